@@ -1,0 +1,84 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+RASA_VENV := .venv-rasa
+BIN := $(VENV)/bin
+RASA := PYTHONPATH=$(CURDIR) TF_CPP_MIN_LOG_LEVEL=2 RASA_TELEMETRY_ENABLED=false $(RASA_VENV)/bin/rasa
+MODEL := models/health-desk.tar.gz
+BOT_SOURCES := config.yml $(shell find bot/domain bot/data bot/components -type f \( -name '*.yml' -o -name '*.py' \) 2>/dev/null)
+DEMO_CUSTOMERS ?= 2000
+
+export RASA_TELEMETRY_ENABLED := false
+
+.PHONY: help setup train run test test-fast lint nlu-report bench clean
+
+help:
+	@echo "make run    set up, train, seed demo data and start everything (http://127.0.0.1:8000)"
+	@echo "make test   set up, train and run the tests"
+	@echo "make setup | train | lint | nlu-report | bench | clean"
+
+## Environments -------------------------------------------------------------------
+
+setup: $(VENV)/.installed $(RASA_VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null || \
+	  { echo "error: the app needs Python 3.11 or newer as '$(PYTHON)' (make PYTHON=/path/to/python3.11)" >&2; exit 1; }
+	@echo "==> app environment ($(VENV))"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+$(RASA_VENV)/.installed: requirements-rasa.txt
+	@echo "==> Rasa environment ($(RASA_VENV), Python 3.10; takes a minute or two)"
+	@PY310="$$(scripts/python310)" && "$$PY310" -m venv $(RASA_VENV)
+	$(RASA_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-rasa.txt
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@echo "==> front-end packages (npm)"
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+## The bot --------------------------------------------------------------------------
+
+# Retrains only when the config, domain, data or custom components changed.
+train: $(MODEL)
+
+$(MODEL): $(RASA_VENV)/.installed $(BOT_SOURCES)
+	@echo "==> training the Rasa model (zh + en)"
+	$(RASA) train --config config.yml --domain bot/domain --data bot/data --out models \
+	  --fixed-model-name health-desk
+	@touch $@
+
+## Running ------------------------------------------------------------------------
+
+run: setup $(MODEL)
+	@echo "==> demo data"
+	$(BIN)/python -m store.demo --if-empty --customers $(DEMO_CUSTOMERS)
+	@echo "==> starting Rasa (127.0.0.1:5005), actions (127.0.0.1:5055) and the console (:8000); Ctrl-C stops all"
+	DEMO_MODE=true $(BIN)/honcho start -f Procfile
+
+## Quality --------------------------------------------------------------------------
+
+test: setup $(MODEL)
+	$(RASA) data validate --config config.yml --domain bot/domain --data bot/data
+	$(BIN)/pytest -ra
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+nlu-report: setup
+	$(RASA) test nlu --config config.yml --nlu bot/data/nlu --cross-validation --folds 5 \
+	  --out reports/nlu
+	@echo "per-intent precision/recall/F1: reports/nlu/intent_report.json"
+
+bench: setup $(MODEL)
+	$(BIN)/python bench/turn_latency.py
+
+clean:
+	rm -rf models/*.tar.gz reports .pytest_cache

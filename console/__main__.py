@@ -1,0 +1,42 @@
+"""Run the gateway and console: `python -m console`."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from console.app import init_app
+from console.settings import get_settings
+
+
+def banner(settings) -> str:
+    base = f"http://{'127.0.0.1' if settings.host == '0.0.0.0' else settings.host}:{settings.port}"
+    lines = [
+        "",
+        "  Health Desk is running",
+        f"    customer chat   {base}/",
+        f"    agent console   {base}/console",
+        f"    health          {base}/healthz",
+    ]
+    if settings.demo_mode:
+        lines.append(
+            f"    demo logins     agent1, agent2, supervisor1 (password: {settings.demo_password})"
+        )
+    return "\n".join(lines + [""])
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    settings = get_settings()
+    web.run_app(
+        init_app(settings),
+        host=settings.host,
+        port=settings.port,
+        print=lambda _: print(banner(settings), flush=True),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""The HTTP API for integrators and tests: the agents' actions over REST."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from console.auth import agent_by_token, authenticate
+from console.conversations import ConversationError, conversation_view
+from console.keys import service_key, sessions_key, tokens_key
+from store.models import Agent, ConversationState
+
+routes = web.RouteTableDef()
+agent_key = "agent"  # request-scoped, set by `require_agent`
+
+
+def error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise web.HTTPBadRequest(
+            text='{"error": {"code": "malformed", "message": "The body must be JSON."}}',
+            content_type="application/json",
+        ) from exc
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(
+            text='{"error": {"code": "malformed", "message": "The body must be a JSON object."}}',
+            content_type="application/json",
+        )
+    return body
+
+
+@web.middleware
+async def api_errors(request: web.Request, handler):
+    """Bearer authentication for /api/v1 (except login), and JSON errors."""
+    if not request.path.startswith("/api/"):
+        return await handler(request)
+    if request.path != "/api/v1/auth/login":
+        header = request.headers.get("Authorization", "")
+        token = header[7:] if header.startswith("Bearer ") else None
+        agent = await agent_by_token(request.app[sessions_key], request.app[tokens_key], token)
+        if agent is None:
+            return error(401, "unauthorised", "A valid Bearer token is required.")
+        request[agent_key] = agent
+    try:
+        return await handler(request)
+    except ConversationError as exc:
+        return error(exc.status, exc.code, str(exc))
+
+
+def _agent(request: web.Request) -> Agent:
+    return request[agent_key]
+
+
+def _conversation_id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["id"])
+    except ValueError as exc:
+        raise ConversationError("not_found", "No such conversation.", 404) from exc
+
+
+@routes.post("/api/v1/auth/login", name="api_login")
+async def login(request: web.Request) -> web.Response:
+    body = await _json(request)
+    username, password = body.get("username"), body.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        return error(400, "malformed", "username and password are required.")
+    agent = await authenticate(request.app[sessions_key], username, password)
+    if agent is None:
+        return error(401, "bad_credentials", "Wrong username or password.")
+    return web.json_response(
+        {
+            "token": request.app[tokens_key].issue(agent),
+            "agent": {"id": agent.id, "username": agent.username, "role": agent.role.value},
+        }
+    )
+
+
+@routes.get("/api/v1/conversations", name="api_conversations")
+async def conversations(request: web.Request) -> web.Response:
+    state = request.query.get("state")
+    if state is not None and state not in {s.value for s in ConversationState}:
+        return error(400, "bad_state", "state must be one of bot, queued, assigned, resolved.")
+    rows = await request.app[service_key].list(state, _agent(request))
+    return web.json_response({"conversations": rows})
+
+
+@routes.get("/api/v1/conversations/{id}", name="api_conversation")
+async def conversation(request: web.Request) -> web.Response:
+    found = await request.app[service_key].conversation_for(
+        _conversation_id(request), _agent(request)
+    )
+    return web.json_response(conversation_view(found))
+
+
+@routes.get("/api/v1/conversations/{id}/messages", name="api_messages")
+async def messages(request: web.Request) -> web.Response:
+    service = request.app[service_key]
+    conversation_id = _conversation_id(request)
+    await service.conversation_for(conversation_id, _agent(request))
+    try:
+        after = int(request.query.get("after", "0"))
+    except ValueError:
+        return error(400, "bad_after", "after must be a sequence number.")
+    return web.json_response({"messages": await service.messages_after(conversation_id, after)})
+
+
+@routes.post("/api/v1/conversations/{id}/assign", name="api_assign")
+async def assign(request: web.Request) -> web.Response:
+    result = await request.app[service_key].assign(_conversation_id(request), _agent(request))
+    return web.json_response(result)
+
+
+@routes.post("/api/v1/conversations/{id}/messages", name="api_send")
+async def send(request: web.Request) -> web.Response:
+    body = await _json(request)
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip() or len(text) > 4000:
+        return error(400, "malformed", "text of 1 to 4000 characters is required.")
+    client_message_id = body.get("client_message_id")
+    if client_message_id is not None and not isinstance(client_message_id, str):
+        return error(400, "malformed", "client_message_id must be a string.")
+    message, new = await request.app[service_key].agent_message(
+        _conversation_id(request), _agent(request), text, client_message_id
+    )
+    return web.json_response(message, status=201 if new else 200)
+
+
+@routes.post("/api/v1/conversations/{id}/resolve", name="api_resolve")
+async def resolve(request: web.Request) -> web.Response:
+    body = await _json(request) if request.can_read_body else {}
+    reason = body.get("reason") if isinstance(body.get("reason"), str) else None
+    result = await request.app[service_key].resolve(
+        _conversation_id(request), _agent(request), reason
+    )
+    return web.json_response(result)
+
+
+@routes.get("/healthz", name="healthz")
+async def healthz(request: web.Request) -> web.Response:
+    checks = await request.app[service_key].bot.health()
+    ok = all(checks.values())
+    return web.json_response({"ok": ok, **checks}, status=200 if ok else 503)

@@ -1,0 +1,646 @@
+"""The conversation service: the one owner of conversation state (DESIGN §2).
+
+Every message is written with its per-conversation sequence number before it
+is delivered; a client message id makes a resend harmless; the bot's handoff
+directive queues the conversation; every state change writes an event row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.components.language import detect_language
+from channels.base import Channel
+from console.rasa import BotUnavailable, RasaClient
+from store.models import (
+    Agent,
+    AgentRole,
+    Conversation,
+    ConversationState,
+    Event,
+    Message,
+    SenderKind,
+)
+
+log = logging.getLogger(__name__)
+
+State = ConversationState
+RECENT_WAITS = 20
+
+
+class ConversationError(Exception):
+    """A request the conversation's state or the agent's rights do not allow."""
+
+    def __init__(self, code: str, message: str, status: int = 409):
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+class AgentHub(Protocol):
+    """Realtime pushes to the agents' console."""
+
+    async def conversation_changed(self, conversation: dict[str, Any]) -> None: ...
+
+    async def message_added(self, conversation_id: int, message: dict[str, Any]) -> None: ...
+
+
+def message_view(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "conversation_id": message.conversation_id,
+        "seq": message.seq,
+        "sender": message.sender.value,
+        "agent_id": message.agent_id,
+        "text": message.text,
+        "payload": message.payload or {},
+        "client_message_id": message.client_message_id,
+        "created_at": _iso(message.created_at),
+    }
+
+
+def conversation_view(conversation: Conversation) -> dict[str, Any]:
+    return {
+        "id": conversation.id,
+        "channel": conversation.channel,
+        "state": conversation.state.value,
+        "language": conversation.language,
+        "team": conversation.team,
+        "customer_id": conversation.customer_id,
+        "assigned_agent_id": conversation.assigned_agent_id,
+        "handoff_reason": conversation.handoff_reason,
+        "handoff_summary": conversation.handoff_summary,
+        "last_seq": conversation.last_seq,
+        "created_at": _iso(conversation.created_at),
+        "queued_at": _iso(conversation.queued_at),
+        "assigned_at": _iso(conversation.assigned_at),
+        "resolved_at": _iso(conversation.resolved_at),
+    }
+
+
+def _iso(at: datetime | None) -> str | None:
+    if at is None:
+        return None
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).isoformat()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# What the gateway itself says to customers, in both languages.
+SYSTEM_TEXTS = {
+    "queued": (
+        "您已进入人工服务队列,前面还有 {ahead} 位客户,预计等待约 {wait}。",
+        "You're in the queue for an agent: {ahead} customer(s) ahead of you, "
+        "expected wait about {wait}.",
+    ),
+    "assigned": ("客服 {agent} 已接入,为您服务。", "{agent} has joined and will help you now."),
+    "resolved": (
+        "本次服务已结束,感谢您的耐心。如有其他问题,随时给我们留言。",
+        "This conversation has been closed. Thank you! Write to us any time.",
+    ),
+    "bot_unavailable": (
+        "智能客服暂时无法回复,正在为您转接人工客服。",
+        "Our assistant can't answer right now, so I'm putting you through to an agent.",
+    ),
+}
+
+
+def _wait_text(seconds: float, language: str) -> str:
+    minutes = round(seconds / 60)
+    if language == "en":
+        return f"{max(1, round(seconds))} seconds" if minutes < 1 else f"{minutes} minute(s)"
+    return f"{max(1, round(seconds))} 秒" if minutes < 1 else f"{minutes} 分钟"
+
+
+@dataclass
+class Outbox:
+    """Messages and state changes written in one transaction, delivered after commit."""
+
+    conversation: Conversation | None = None
+    messages: list[Message] = field(default_factory=list)
+    state_changed: bool = False
+
+
+class ConversationService:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        bot: RasaClient,
+        hub: AgentHub,
+        default_wait_seconds: int = 60,
+    ):
+        self.sessions = sessions
+        self.bot = bot
+        self.hub = hub
+        self.channels: dict[str, Channel] = {}
+        self.default_wait_seconds = default_wait_seconds
+        # Serialises the turns of one conversation in this process; sequence
+        # numbers themselves come from an atomic UPDATE, safe across processes.
+        self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._bot_turns: set[asyncio.Task] = set()
+
+    def add_channel(self, channel: Channel) -> None:
+        self.channels[channel.name] = channel
+
+    # ---- customers ---------------------------------------------------------------
+
+    async def open(self, channel: str, external_user_id: str) -> tuple[Conversation, bool]:
+        """The channel identity's current conversation, created if it has none."""
+        async with self.sessions.begin() as session:
+            conversation = await session.scalar(
+                select(Conversation)
+                .where(
+                    Conversation.channel == channel,
+                    Conversation.external_user_id == external_user_id,
+                )
+                .order_by(Conversation.id.desc())
+                .limit(1)
+            )
+            if conversation is not None:
+                return conversation, False
+            conversation = Conversation(channel=channel, external_user_id=external_user_id)
+            session.add(conversation)
+            await session.flush()
+            session.add(
+                Event(kind="created", conversation_id=conversation.id, data={"channel": channel})
+            )
+        return conversation, True
+
+    async def find(self, channel: str, external_user_id: str) -> Conversation | None:
+        async with self.sessions() as session:
+            return await session.scalar(
+                select(Conversation)
+                .where(
+                    Conversation.channel == channel,
+                    Conversation.external_user_id == external_user_id,
+                )
+                .order_by(Conversation.id.desc())
+                .limit(1)
+            )
+
+    async def get(self, conversation_id: int) -> Conversation | None:
+        async with self.sessions() as session:
+            return await session.get(Conversation, conversation_id)
+
+    async def customer_message(
+        self,
+        conversation_id: int,
+        text: str,
+        client_message_id: str | None = None,
+        wait_for_bot: bool = False,
+    ) -> tuple[dict[str, Any], bool]:
+        """Persist a customer's message and deliver it; the bot's turn follows in
+        the background (or before returning, with `wait_for_bot`).
+
+        Returns the stored message and whether it is new (False for a resend)."""
+        async with self._locks[conversation_id]:
+            outbox = Outbox()
+            async with self.sessions.begin() as session:
+                conversation = await self._load(session, conversation_id)
+                if client_message_id:
+                    existing = await self._by_client_id(session, conversation_id, client_message_id)
+                    if existing is not None:
+                        return message_view(existing), False
+                language = detect_language(text)
+                if language and language != conversation.language:
+                    conversation.language = language
+                if conversation.state == State.RESOLVED:
+                    conversation.state = State.BOT
+                    conversation.assigned_agent_id = None
+                    outbox.state_changed = True
+                    session.add(Event(kind="reopened", conversation_id=conversation.id))
+                bot_text = await self._text_for_bot(session, conversation, text)
+                message = await self._append(
+                    session,
+                    conversation,
+                    SenderKind.CUSTOMER,
+                    text,
+                    client_message_id=client_message_id,
+                )
+                outbox.conversation = conversation
+                outbox.messages.append(message)
+                forward = conversation.state == State.BOT
+        await self._publish(outbox, to_customer=False)
+        view = message_view(message)
+        if forward:
+            task = asyncio.create_task(self._bot_turn(conversation_id, bot_text))
+            self._bot_turns.add(task)
+            task.add_done_callback(self._bot_turns.discard)
+            if wait_for_bot:
+                await task
+        return view, True
+
+    async def acknowledge(self, conversation_id: int, seq: int) -> None:
+        """The customer has everything up to `seq`."""
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(Conversation)
+                .where(
+                    Conversation.id == conversation_id,
+                    Conversation.customer_ack_seq < seq,
+                    Conversation.last_seq >= seq,
+                )
+                .values(customer_ack_seq=seq)
+            )
+
+    async def messages_after(
+        self, conversation_id: int, after: int = 0, outbound_only: bool = False, limit: int = 500
+    ) -> list[dict[str, Any]]:
+        """Messages with a sequence number above `after`: what a reconnecting client missed."""
+        query = (
+            select(Message)
+            .where(Message.conversation_id == conversation_id, Message.seq > after)
+            .order_by(Message.seq)
+            .limit(limit)
+        )
+        if outbound_only:
+            query = query.where(Message.sender != SenderKind.CUSTOMER)
+        async with self.sessions() as session:
+            return [message_view(m) for m in (await session.scalars(query)).all()]
+
+    async def wait_for_bot(self) -> None:
+        """Let running bot turns finish (shutdown, tests)."""
+        if self._bot_turns:
+            await asyncio.gather(*list(self._bot_turns), return_exceptions=True)
+
+    # ---- the bot -----------------------------------------------------------------
+
+    async def _text_for_bot(
+        self, session: AsyncSession, conversation: Conversation, text: str
+    ) -> str:
+        """Rasa reads `/intent{...}` as a command. Only the payloads of buttons the
+        bot offered in its last message pass as such; typed text is neutralised."""
+        if not text.lstrip().startswith("/"):
+            return text
+        last_bot = await session.scalar(
+            select(Message)
+            .where(Message.conversation_id == conversation.id, Message.sender == SenderKind.BOT)
+            .order_by(Message.seq.desc())
+            .limit(1)
+        )
+        offered = (
+            {b.get("payload") for b in ((last_bot.payload or {}).get("buttons") or [])}
+            if last_bot
+            else set()
+        )
+        if text in offered:
+            return text
+        return text.lstrip().lstrip("/") or "?"
+
+    async def _bot_turn(self, conversation_id: int, text: str) -> None:
+        async with self._locks[conversation_id]:
+            conversation = await self.get(conversation_id)
+            if conversation is None or conversation.state != State.BOT:
+                return
+            try:
+                replies = await self.bot.send(
+                    conversation.uid,
+                    text,
+                    {"channel": conversation.channel, "language": conversation.language},
+                )
+            except BotUnavailable as exc:
+                log.warning("bot unavailable for conversation %s: %s", conversation_id, exc)
+                replies = [
+                    {"text": self._system_text("bot_unavailable", conversation.language)},
+                    {"custom": {"handoff": {"reason": "bot_unavailable", "summary": text}}},
+                ]
+            outbox = Outbox()
+            async with self.sessions.begin() as session:
+                conversation = await self._load(session, conversation_id)
+                outbox.conversation = conversation
+                handoff = None
+                for reply in replies:
+                    custom = reply.get("custom")
+                    if isinstance(custom, dict) and isinstance(custom.get("handoff"), dict):
+                        handoff = custom["handoff"]
+                        continue
+                    payload = {
+                        key: reply[key]
+                        for key in ("buttons", "image", "attachment", "custom")
+                        if reply.get(key)
+                    }
+                    outbox.messages.append(
+                        await self._append(
+                            session, conversation, SenderKind.BOT, reply.get("text"), payload
+                        )
+                    )
+                if outbox.messages:
+                    session.add(
+                        Event(
+                            kind="bot_reply",
+                            conversation_id=conversation.id,
+                            data={"messages": len(outbox.messages)},
+                        )
+                    )
+                if handoff is not None and conversation.state == State.BOT:
+                    await self._queue(session, conversation, handoff, outbox)
+            await self._publish(outbox)
+
+    async def _queue(
+        self,
+        session: AsyncSession,
+        conversation: Conversation,
+        handoff: dict[str, Any],
+        outbox: Outbox,
+    ) -> None:
+        now = _now()
+        conversation.state = State.QUEUED
+        conversation.queued_at = now
+        conversation.team = str(handoff.get("team") or "general")[:32]
+        conversation.handoff_reason = str(handoff.get("reason") or "bot")[:64]
+        conversation.handoff_summary = str(handoff.get("summary") or "")[:2000]
+        session.add(
+            Event(
+                kind="handoff",
+                conversation_id=conversation.id,
+                customer_id=conversation.customer_id,
+                data=handoff,
+            )
+        )
+        ahead = await session.scalar(
+            select(func.count())
+            .select_from(Conversation)
+            .where(Conversation.state == State.QUEUED, Conversation.id != conversation.id)
+        )
+        wait = await self._expected_wait(session, ahead + 1)
+        text = self._system_text("queued", conversation.language).format(
+            ahead=ahead, wait=_wait_text(wait, conversation.language)
+        )
+        outbox.messages.append(
+            await self._append(
+                session,
+                conversation,
+                SenderKind.SYSTEM,
+                text,
+                {"queue": {"position": ahead + 1, "expected_wait_seconds": round(wait)}},
+            )
+        )
+        outbox.state_changed = True
+
+    async def _expected_wait(self, session: AsyncSession, position: int) -> float:
+        """Position times the average wait of recently answered handoffs."""
+        rows = (
+            await session.execute(
+                select(Conversation.queued_at, Conversation.assigned_at)
+                .where(Conversation.assigned_at.is_not(None), Conversation.queued_at.is_not(None))
+                .order_by(Conversation.assigned_at.desc())
+                .limit(RECENT_WAITS)
+            )
+        ).all()
+        waits = [(a - q).total_seconds() for q, a in rows if a >= q]
+        average = sum(waits) / len(waits) if waits else self.default_wait_seconds
+        return max(average, 1.0) * position
+
+    # ---- agents ------------------------------------------------------------------
+
+    async def list(
+        self, state: str | None = None, agent: Agent | None = None
+    ) -> list[dict[str, Any]]:
+        query = select(Conversation).order_by(Conversation.queued_at, Conversation.id).limit(500)
+        if state:
+            query = query.where(Conversation.state == State(state))
+        async with self.sessions() as session:
+            rows = (await session.scalars(query)).all()
+        return [conversation_view(c) for c in rows if agent is None or may_view(agent, c)]
+
+    async def conversation_for(self, conversation_id: int, agent: Agent) -> Conversation:
+        conversation = await self.get(conversation_id)
+        if conversation is None:
+            raise ConversationError("not_found", "No such conversation.", 404)
+        if not may_view(agent, conversation):
+            raise ConversationError("forbidden", "This conversation is not yours.", 403)
+        return conversation
+
+    async def assign(self, conversation_id: int, agent: Agent) -> dict[str, Any]:
+        """The agent takes a queued conversation (supervisors may also take one
+        from a colleague)."""
+        async with self._locks[conversation_id]:
+            outbox = Outbox(state_changed=True)
+            async with self.sessions.begin() as session:
+                conversation = await self._load(session, conversation_id)
+                if (
+                    conversation.state == State.ASSIGNED
+                    and conversation.assigned_agent_id == agent.id
+                ):
+                    return conversation_view(conversation)
+                if conversation.state == State.ASSIGNED and agent.role != AgentRole.SUPERVISOR:
+                    raise ConversationError("already_assigned", "Another agent has taken it.")
+                if conversation.state not in (State.QUEUED, State.ASSIGNED):
+                    raise ConversationError(
+                        "not_queued", f"The conversation is {conversation.state.value}, not queued."
+                    )
+                now = _now()
+                queued_at = conversation.queued_at
+                conversation.state = State.ASSIGNED
+                conversation.assigned_agent_id = agent.id
+                conversation.assigned_at = now
+                waited = (now - _aware(queued_at)).total_seconds() if queued_at else None
+                session.add(
+                    Event(
+                        kind="assigned",
+                        conversation_id=conversation.id,
+                        agent_id=agent.id,
+                        customer_id=conversation.customer_id,
+                        data={"wait_seconds": waited},
+                    )
+                )
+                text = self._system_text("assigned", conversation.language).format(
+                    agent=agent.display_name
+                )
+                outbox.messages.append(
+                    await self._append(
+                        session,
+                        conversation,
+                        SenderKind.SYSTEM,
+                        text,
+                        {"agent_name": agent.display_name},
+                    )
+                )
+                outbox.conversation = conversation
+            await self._publish(outbox)
+            return conversation_view(conversation)
+
+    async def agent_message(
+        self, conversation_id: int, agent: Agent, text: str, client_message_id: str | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        async with self._locks[conversation_id]:
+            outbox = Outbox()
+            async with self.sessions.begin() as session:
+                conversation = await self._load(session, conversation_id)
+                if (
+                    conversation.state != State.ASSIGNED
+                    or conversation.assigned_agent_id != agent.id
+                ):
+                    raise ConversationError(
+                        "not_assigned", "Accept the conversation before replying.", 409
+                    )
+                if client_message_id:
+                    existing = await self._by_client_id(session, conversation_id, client_message_id)
+                    if existing is not None:
+                        return message_view(existing), False
+                first = not await session.scalar(
+                    select(func.count())
+                    .select_from(Message)
+                    .where(
+                        Message.conversation_id == conversation_id,
+                        Message.sender == SenderKind.AGENT,
+                    )
+                )
+                message = await self._append(
+                    session,
+                    conversation,
+                    SenderKind.AGENT,
+                    text,
+                    {"agent_name": agent.display_name},
+                    client_message_id=client_message_id,
+                    agent_id=agent.id,
+                )
+                if first:
+                    session.add(
+                        Event(
+                            kind="first_agent_reply",
+                            conversation_id=conversation.id,
+                            agent_id=agent.id,
+                        )
+                    )
+                outbox.conversation = conversation
+                outbox.messages.append(message)
+            await self._publish(outbox)
+            return message_view(message), True
+
+    async def resolve(
+        self, conversation_id: int, agent: Agent, reason: str | None = None
+    ) -> dict[str, Any]:
+        async with self._locks[conversation_id]:
+            outbox = Outbox(state_changed=True)
+            async with self.sessions.begin() as session:
+                conversation = await self._load(session, conversation_id)
+                if conversation.state == State.RESOLVED:
+                    return conversation_view(conversation)
+                if not may_act(agent, conversation):
+                    raise ConversationError("forbidden", "This conversation is not yours.", 403)
+                conversation.state = State.RESOLVED
+                conversation.resolved_at = _now()
+                session.add(
+                    Event(
+                        kind="resolved",
+                        conversation_id=conversation.id,
+                        agent_id=agent.id,
+                        customer_id=conversation.customer_id,
+                        data={"reason": reason},
+                    )
+                )
+                outbox.messages.append(
+                    await self._append(
+                        session,
+                        conversation,
+                        SenderKind.SYSTEM,
+                        self._system_text("resolved", conversation.language),
+                    )
+                )
+                outbox.conversation = conversation
+            await self._publish(outbox)
+            return conversation_view(conversation)
+
+    # ---- plumbing ----------------------------------------------------------------
+
+    @staticmethod
+    def _system_text(key: str, language: str) -> str:
+        zh, en = SYSTEM_TEXTS[key]
+        return en if language == "en" else zh
+
+    @staticmethod
+    async def _load(session: AsyncSession, conversation_id: int) -> Conversation:
+        conversation = await session.get(Conversation, conversation_id, populate_existing=True)
+        if conversation is None:
+            raise ConversationError("not_found", "No such conversation.", 404)
+        return conversation
+
+    @staticmethod
+    async def _by_client_id(
+        session: AsyncSession, conversation_id: int, client_message_id: str
+    ) -> Message | None:
+        return await session.scalar(
+            select(Message).where(
+                Message.conversation_id == conversation_id,
+                Message.client_message_id == client_message_id,
+            )
+        )
+
+    @staticmethod
+    async def _append(
+        session: AsyncSession,
+        conversation: Conversation,
+        sender: SenderKind,
+        text: str | None,
+        payload: dict[str, Any] | None = None,
+        client_message_id: str | None = None,
+        agent_id: int | None = None,
+    ) -> Message:
+        # One atomic increment hands out the sequence number, across processes too.
+        seq = await session.scalar(
+            update(Conversation)
+            .where(Conversation.id == conversation.id)
+            .values(last_seq=Conversation.last_seq + 1)
+            .returning(Conversation.last_seq)
+        )
+        conversation.last_seq = seq
+        message = Message(
+            conversation_id=conversation.id,
+            seq=seq,
+            sender=sender,
+            text=text,
+            payload=payload or None,
+            client_message_id=client_message_id,
+            agent_id=agent_id,
+            created_at=_now(),
+        )
+        session.add(message)
+        try:
+            await session.flush()
+        except IntegrityError as exc:
+            raise ConversationError("conflict", "The message could not be stored.") from exc
+        return message
+
+    async def _publish(self, outbox: Outbox, to_customer: bool = True) -> None:
+        """Deliver what a committed transaction wrote."""
+        conversation = outbox.conversation
+        if conversation is None:
+            return
+        for message in outbox.messages:
+            view = message_view(message)
+            await self.hub.message_added(conversation.id, view)
+            if to_customer and message.sender != SenderKind.CUSTOMER:
+                channel = self.channels.get(conversation.channel)
+                if channel is not None:
+                    await channel.deliver(conversation, view)
+        if outbox.state_changed:
+            await self.hub.conversation_changed(conversation_view(conversation))
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def may_view(agent: Agent, conversation: Conversation) -> bool:
+    """Supervisors and admins see everything; agents see the queue and their own."""
+    if agent.role in (AgentRole.SUPERVISOR, AgentRole.ADMIN):
+        return True
+    return conversation.state == State.QUEUED or conversation.assigned_agent_id == agent.id
+
+
+def may_act(agent: Agent, conversation: Conversation) -> bool:
+    if agent.role in (AgentRole.SUPERVISOR, AgentRole.ADMIN):
+        return True
+    return conversation.assigned_agent_id == agent.id

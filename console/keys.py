@@ -1,0 +1,13 @@
+"""Typed application keys shared by the app's modules."""
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from console.auth import Tokens
+from console.conversations import ConversationService
+from console.settings import Settings
+
+settings_key = web.AppKey("settings", Settings)
+sessions_key = web.AppKey("sessions", async_sessionmaker[AsyncSession])
+service_key = web.AppKey("service", ConversationService)
+tokens_key = web.AppKey("tokens", Tokens)

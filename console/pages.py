@@ -1,0 +1,64 @@
+"""Pages: the customer chat at `/`, the agents' login and console."""
+
+from __future__ import annotations
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from console.auth import COOKIE, agent_by_token, authenticate
+from console.keys import sessions_key, settings_key, tokens_key
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/", name="chat")
+@aiohttp_jinja2.template("chat.html")
+async def chat(request: web.Request) -> dict:
+    return {}
+
+
+@routes.get("/login", name="login")
+@aiohttp_jinja2.template("login.html")
+async def login_page(request: web.Request) -> dict:
+    return {"error": None}
+
+
+@routes.post("/login")
+async def login(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    username, password = str(form.get("username", "")), str(form.get("password", ""))
+    agent = await authenticate(request.app[sessions_key], username, password)
+    if agent is None:
+        return aiohttp_jinja2.render_template(
+            "login.html", request, {"error": "bad_credentials", "username": username}, status=401
+        )
+    response = web.HTTPSeeOther(location="/console")
+    settings = request.app[settings_key]
+    response.set_cookie(
+        COOKIE,
+        request.app[tokens_key].issue(agent),
+        max_age=settings.token_max_age_seconds,
+        httponly=True,
+        samesite="Strict",
+        secure=request.secure,
+        path="/",
+    )
+    return response
+
+
+@routes.post("/logout", name="logout")
+async def logout(request: web.Request) -> web.StreamResponse:
+    response = web.HTTPSeeOther(location="/login")
+    response.del_cookie(COOKIE, path="/")
+    return response
+
+
+@routes.get("/console", name="console")
+@aiohttp_jinja2.template("console.html")
+async def console(request: web.Request) -> dict:
+    agent = await agent_by_token(
+        request.app[sessions_key], request.app[tokens_key], request.cookies.get(COOKIE)
+    )
+    if agent is None:
+        raise web.HTTPSeeOther(location="/login")
+    return {"agent": agent}

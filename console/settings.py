@@ -1,0 +1,75 @@
+"""The one settings object, read from the environment (and `.env`) with documented defaults."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # Where the gateway and console listen.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # The console's own public origin; the agents' namespace accepts only this one.
+    public_url: str = ""
+
+    # The store. SQLite by default; `postgresql+asyncpg://...` to scale out.
+    database_url: str = f"sqlite+aiosqlite:///{VAR / 'desk.db'}"
+
+    # Rasa (reached over loopback only) and the action server.
+    rasa_url: str = "http://127.0.0.1:5005"
+    action_server_url: str = "http://127.0.0.1:5055"
+    rasa_timeout_seconds: float = 20.0
+
+    # Demo mode (`make run`): demo agents exist and localhost origins are allowed.
+    demo_mode: bool = False
+    demo_password: str = "demo"
+
+    # Origins allowed to embed the web widget (comma separated).
+    widget_origins: str = ""
+
+    # Signs agent tokens and cookies. Generated and kept in var/ when not set.
+    secret_key: str = ""
+    token_max_age_seconds: int = 12 * 3600
+
+    # socket.io message queue for several console processes, e.g. redis://127.0.0.1:6379/0.
+    socketio_message_queue: str = ""
+
+    # Expected wait per queue position when there is no recent history to learn from.
+    default_wait_seconds: int = 60
+
+    # Customer messages longer than this are refused.
+    max_message_chars: int = Field(default=2000, ge=1)
+
+    def widget_origin_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.widget_origins.split(",") if o.strip()]
+
+    def console_origin(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+def _secret_key(settings: Settings) -> str:
+    if settings.secret_key:
+        return settings.secret_key
+    path = VAR / "secret_key"
+    if not path.exists():
+        VAR.mkdir(exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    settings = Settings()
+    settings.secret_key = _secret_key(settings)
+    return settings
