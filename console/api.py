@@ -12,7 +12,7 @@ from console.keys import service_key, sessions_key, tokens_key
 from store.models import Agent, ConversationState
 
 routes = web.RouteTableDef()
-agent_key = "agent"  # request-scoped, set by `require_agent`
+agent_key = web.RequestKey("agent", Agent)  # set by `api_errors`
 
 
 def error(status: int, code: str, message: str) -> web.Response:

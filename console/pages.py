@@ -32,9 +32,9 @@ async def login(request: web.Request) -> web.StreamResponse:
         return aiohttp_jinja2.render_template(
             "login.html", request, {"error": "bad_credentials", "username": username}, status=401
         )
-    response = web.HTTPSeeOther(location="/console")
+    redirect = web.HTTPSeeOther(location="/console")
     settings = request.app[settings_key]
-    response.set_cookie(
+    redirect.set_cookie(
         COOKIE,
         request.app[tokens_key].issue(agent),
         max_age=settings.token_max_age_seconds,
@@ -43,14 +43,14 @@ async def login(request: web.Request) -> web.StreamResponse:
         secure=request.secure,
         path="/",
     )
-    return response
+    raise redirect
 
 
 @routes.post("/logout", name="logout")
 async def logout(request: web.Request) -> web.StreamResponse:
-    response = web.HTTPSeeOther(location="/login")
-    response.del_cookie(COOKIE, path="/")
-    return response
+    redirect = web.HTTPSeeOther(location="/login")
+    redirect.del_cookie(COOKIE, path="/")
+    raise redirect
 
 
 @routes.get("/console", name="console")

@@ -110,8 +110,15 @@ PROVINCE_WEIGHTS = [
 # City tier of the customer's city: 1-2 live in the capital, 3-5 in smaller cities.
 TIER_WEIGHTS = {1: 9, 2: 18, 3: 30, 4: 25, 5: 18}
 
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
-GIVEN = "伟芳娜秀敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍鹏辉建国红梅飞鑫波斌宇浩凯健俊帆雪琳晨欣怡佳子涵梓轩一诺思雨博文嘉豪天宇浩然雨桐欣妍"
+SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡"
+    "余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯"
+    "龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+)
+GIVEN = (
+    "伟芳娜秀敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍鹏辉建国红梅飞鑫波斌宇浩"
+    "凯健俊帆雪琳晨欣怡佳子涵梓轩一诺思雨博文嘉豪天宇浩然雨桐欣妍"
+)
 
 PRODUCTS: list[dict[str, Any]] = [
     {
@@ -188,7 +195,8 @@ MISSING_DOCUMENTS = {
     ClaimKind.ACCIDENT: ["意外事故证明 / accident report", "门急诊病历 / A&E record"],
 }
 REJECTION_REASONS = [
-    "等待期内出险,不在保障范围内 / The illness began within the waiting period, which the policy does not cover",
+    "等待期内出险,不在保障范围内 / "
+    "The illness began within the waiting period, which the policy does not cover",
     "既往症不在保障范围内 / A pre-existing condition the policy excludes",
     "费用已由其他保险全额报销 / The costs were already fully reimbursed by another insurer",
     "保单出险时已失效 / The policy had lapsed when this happened",

@@ -1,0 +1,157 @@
+"""The HTTP API, pages and socket security of the console, in-process, with
+Rasa unreachable (so the bot-outage handoff is exercised too)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import socketio
+from aiohttp.test_utils import TestClient, TestServer
+
+from console.app import init_app
+from console.settings import Settings
+from tests.stack import Customer, free_port
+
+
+@pytest.fixture
+async def client(sqlite_url):
+    port = free_port()
+    settings = Settings(
+        database_url=sqlite_url,
+        rasa_url="http://127.0.0.1:9",
+        action_server_url="http://127.0.0.1:9",
+        rasa_timeout_seconds=2,
+        demo_mode=True,
+        demo_password="pw",
+        secret_key="test-secret",
+        port=port,
+    )
+    client = TestClient(TestServer(await init_app(settings), host="127.0.0.1", port=port))
+    await client.start_server()
+    client.base = f"http://127.0.0.1:{port}"
+    yield client
+    await client.close()
+
+
+async def token(client, username="agent1", password="pw") -> str:
+    response = await client.post(
+        "/api/v1/auth/login", json={"username": username, "password": password}
+    )
+    assert response.status == 200
+    return (await response.json())["token"]
+
+
+def bearer(value: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {value}"}
+
+
+async def test_login_errors_are_clear(client):
+    wrong = await client.post("/api/v1/auth/login", json={"username": "agent1", "password": "no"})
+    assert wrong.status == 401 and (await wrong.json())["error"]["code"] == "bad_credentials"
+    nobody = await client.post("/api/v1/auth/login", json={"username": "ghost", "password": "pw"})
+    assert nobody.status == 401
+    malformed = await client.post("/api/v1/auth/login", data="{not json")
+    assert malformed.status == 400 and (await malformed.json())["error"]["code"] == "malformed"
+    missing = await client.post("/api/v1/auth/login", json={"username": "agent1"})
+    assert missing.status == 400
+
+
+async def test_api_needs_a_valid_token(client):
+    assert (await client.get("/api/v1/conversations")).status == 401
+    assert (await client.get("/api/v1/conversations", headers=bearer("forged"))).status == 401
+    good = await token(client)
+    listed = await client.get("/api/v1/conversations?state=queued", headers=bearer(good))
+    assert listed.status == 200 and (await listed.json()) == {"conversations": []}
+    bad_state = await client.get("/api/v1/conversations?state=lost", headers=bearer(good))
+    assert bad_state.status == 400
+    unknown = await client.get("/api/v1/conversations/999/messages", headers=bearer(good))
+    assert unknown.status == 404
+    assert (
+        await client.post("/api/v1/conversations/abc/assign", headers=bearer(good))
+    ).status == 404
+
+
+async def test_bot_outage_queues_and_only_the_assigned_agent_works_it(client):
+    customer = Customer(client.base)
+    await customer.connect()
+    await customer.say("<script>alert(1)</script> hello")
+    received = await customer.until(lambda m: "queue" in m.get("text", ""), timeout=15)
+    assert "agent" in received[0]["text"]
+    await customer.disconnect()
+
+    first, second = await token(client, "agent1"), await token(client, "agent2")
+    [queued] = (
+        await (await client.get("/api/v1/conversations?state=queued", headers=bearer(first))).json()
+    )["conversations"]
+    assert queued["handoff_reason"] == "bot_unavailable"
+    cid = queued["id"]
+    assert (
+        await client.post(f"/api/v1/conversations/{cid}/assign", headers=bearer(first))
+    ).status == 200
+    taken = await client.post(f"/api/v1/conversations/{cid}/assign", headers=bearer(second))
+    assert taken.status == 409 and (await taken.json())["error"]["code"] == "already_assigned"
+    assert (
+        await client.get(f"/api/v1/conversations/{cid}/messages", headers=bearer(second))
+    ).status == 403
+    refused = await client.post(
+        f"/api/v1/conversations/{cid}/messages", headers=bearer(second), json={"text": "hi"}
+    )
+    assert refused.status in (403, 409)
+    messages = await (
+        await client.get(f"/api/v1/conversations/{cid}/messages", headers=bearer(first))
+    ).json()
+    # stored as typed; the pages render it as text, never as markup
+    assert messages["messages"][0]["text"] == "<script>alert(1)</script> hello"
+    empty = await client.post(
+        f"/api/v1/conversations/{cid}/messages", headers=bearer(first), json={"text": "  "}
+    )
+    assert empty.status == 400
+
+
+async def test_pages_send_a_content_security_policy_and_sign_in_with_a_strict_cookie(client):
+    chat = await client.get("/")
+    assert "script-src 'self'" in chat.headers["Content-Security-Policy"]
+    assert (await client.get("/console", allow_redirects=False)).status == 303
+    bad = await client.post("/login", data={"username": "agent1", "password": "x"})
+    assert bad.status == 401
+    good = await client.post(
+        "/login", data={"username": "agent1", "password": "pw"}, allow_redirects=False
+    )
+    assert good.status == 303
+    cookie = good.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    page = await client.get("/console")
+    assert page.status == 200 and "王芳" in await page.text()
+
+
+async def test_socket_origins_and_agent_authentication(client):
+    agent = await token(client)
+
+    async def connects(namespace, origin=None, auth=None) -> bool:
+        sio = socketio.AsyncClient(reconnection=False)
+        headers = {"Origin": origin} if origin else {}
+        try:
+            await sio.connect(
+                client.base,
+                namespaces=[namespace],
+                auth=auth,
+                headers=headers,
+                transports=["websocket"],
+                wait_timeout=5,
+            )
+        except socketio.exceptions.ConnectionError:
+            return False
+        await asyncio.sleep(0.1)
+        ok = sio.connected
+        await sio.disconnect()
+        return ok
+
+    assert await connects("/agents", client.base, {"token": agent})
+    assert not await connects("/agents", "http://evil.example", {"token": agent})
+    assert not await connects("/agents", "http://localhost:3000", {"token": agent})
+    assert not await connects("/agents", client.base, {"token": "forged"})
+    assert not await connects("/agents", client.base)
+    # demo mode lets a widget on any localhost port in, nothing else
+    assert await connects("/", "http://localhost:3000")
+    assert not await connects("/", "http://evil.example")
