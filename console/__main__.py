@@ -11,7 +11,7 @@ from console.settings import get_settings
 
 
 def banner(settings) -> str:
-    base = f"http://{'127.0.0.1' if settings.host == '0.0.0.0' else settings.host}:{settings.port}"
+    base = settings.console_origin().replace("0.0.0.0", "127.0.0.1")
     lines = [
         "",
         "  Health Desk is running",
@@ -23,6 +23,7 @@ def banner(settings) -> str:
         lines.append(
             f"    demo logins     agent1, agent2, supervisor1 (password: {settings.demo_password})"
         )
+    lines.append("    (the bot answers once Rasa has loaded its model, about 30 s; see /healthz)")
     return "\n".join(lines + [""])
 
 
@@ -32,8 +33,8 @@ def main() -> None:
     settings = get_settings()
     web.run_app(
         init_app(settings),
-        host=settings.host,
-        port=settings.port,
+        host=settings.console_host,
+        port=settings.console_port,
         print=lambda _: print(banner(settings), flush=True),
     )
 

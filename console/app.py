@@ -40,11 +40,11 @@ def console_origins(settings: Settings) -> set[str]:
     if settings.public_url:
         return {settings.public_url.rstrip("/")}
     hosts = (
-        {settings.host, "127.0.0.1", "localhost"}
-        if settings.host in ("127.0.0.1", "localhost", "0.0.0.0")
-        else {settings.host}
+        {settings.console_host, "127.0.0.1", "localhost"}
+        if settings.console_host in ("127.0.0.1", "localhost", "0.0.0.0")
+        else {settings.console_host}
     )
-    return {f"http://{host}:{settings.port}" for host in hosts}
+    return {f"http://{host}:{settings.console_port}" for host in hosts}
 
 
 def widget_origin_check(settings: Settings):

@@ -311,6 +311,9 @@ class ConversationService:
                 )
             except BotUnavailable as exc:
                 log.warning("bot unavailable for conversation %s: %s", conversation_id, exc)
+                replies = []
+            if not replies:
+                # Never leave a customer unanswered: a silent or failing bot hands over.
                 replies = [
                     {"text": self._system_text("bot_unavailable", conversation.language)},
                     {"custom": {"handoff": {"reason": "bot_unavailable", "summary": text}}},

@@ -17,8 +17,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     # Where the gateway and console listen.
-    host: str = "127.0.0.1"
-    port: int = 8000
+    # (CONSOLE_*, since process managers such as honcho set PORT for every process.)
+    console_host: str = "127.0.0.1"
+    console_port: int = 8000
     # The console's own public origin; the agents' namespace accepts only this one.
     public_url: str = ""
 
@@ -54,7 +55,7 @@ class Settings(BaseSettings):
         return [o.strip().rstrip("/") for o in self.widget_origins.split(",") if o.strip()]
 
     def console_origin(self) -> str:
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+        return (self.public_url or f"http://{self.console_host}:{self.console_port}").rstrip("/")
 
 
 def _secret_key(settings: Settings) -> str:

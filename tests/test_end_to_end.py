@@ -266,3 +266,15 @@ async def test_oversize_and_malformed_messages_are_refused(stack: Stack):
     fine = await customer.say("你好")
     assert fine["ok"] is True and fine["seq"] == 1
     await customer.disconnect()
+
+
+async def test_markup_and_gibberish_get_an_answer_and_the_bot_carries_on(stack: Stack):
+    customer = Customer(stack.base_url)
+    await customer.connect()
+    await customer.say("<b>bold?</b><img src=x onerror=alert(1)>")
+    assert (await customer.next())["text"]
+    await customer.drain(quiet=1)
+    await customer.say("你好")
+    greeting = await customer.until(lambda m: "您好" in m.get("text", ""))
+    assert greeting
+    await customer.disconnect()

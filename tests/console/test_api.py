@@ -25,7 +25,7 @@ async def client(sqlite_url):
         demo_mode=True,
         demo_password="pw",
         secret_key="test-secret",
-        port=port,
+        console_port=port,
     )
     client = TestClient(TestServer(await init_app(settings), host="127.0.0.1", port=port))
     await client.start_server()

@@ -226,3 +226,16 @@ async def test_acknowledgements_only_move_forward(service, sessions):
     async with sessions() as session:
         stored = await session.get(Conversation, conversation.id)
     assert stored.customer_ack_seq == 2
+
+
+async def test_a_silent_bot_hands_the_customer_to_people(service, sessions):
+    async def silent(sender, text, metadata):
+        return []
+
+    service.bot.send = silent
+    conversation, _ = await service.open("web", "s9")
+    await service.customer_message(conversation.id, "hello", wait_for_bot=True)
+    messages = await service.messages_after(conversation.id)
+    assert [m["sender"] for m in messages] == ["customer", "bot", "system"]
+    async with sessions() as session:
+        assert (await session.get(Conversation, conversation.id)).state == "queued"
