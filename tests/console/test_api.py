@@ -46,6 +46,10 @@ def bearer(value: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {value}"}
 
 
+async def test_the_outbox_is_for_signed_in_staff(client):
+    assert (await client.get("/dev/outbox", allow_redirects=False)).status == 303
+
+
 async def test_login_errors_are_clear(client):
     wrong = await client.post("/api/v1/auth/login", json={"username": "agent1", "password": "no"})
     assert wrong.status == 401 and (await wrong.json())["error"]["code"] == "bad_credentials"
@@ -123,6 +127,8 @@ async def test_pages_send_a_content_security_policy_and_sign_in_with_a_strict_co
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     page = await client.get("/console")
     assert page.status == 200 and "王芳" in await page.text()
+    outbox = await client.get("/dev/outbox")
+    assert outbox.status == 200 and "SMS outbox" in await outbox.text()
 
 
 async def test_socket_origins_and_agent_authentication(client):
