@@ -158,15 +158,7 @@ class ConversationService:
     async def open(self, channel: str, external_user_id: str) -> tuple[Conversation, bool]:
         """The channel identity's current conversation, created if it has none."""
         async with self.sessions.begin() as session:
-            conversation = await session.scalar(
-                select(Conversation)
-                .where(
-                    Conversation.channel == channel,
-                    Conversation.external_user_id == external_user_id,
-                )
-                .order_by(Conversation.id.desc())
-                .limit(1)
-            )
+            conversation = await session.scalar(_current(channel, external_user_id))
             if conversation is not None:
                 return conversation, False
             conversation = Conversation(channel=channel, external_user_id=external_user_id)
@@ -179,15 +171,7 @@ class ConversationService:
 
     async def find(self, channel: str, external_user_id: str) -> Conversation | None:
         async with self.sessions() as session:
-            return await session.scalar(
-                select(Conversation)
-                .where(
-                    Conversation.channel == channel,
-                    Conversation.external_user_id == external_user_id,
-                )
-                .order_by(Conversation.id.desc())
-                .limit(1)
-            )
+            return await session.scalar(_current(channel, external_user_id))
 
     async def get(self, conversation_id: int) -> Conversation | None:
         async with self.sessions() as session:
@@ -630,6 +614,16 @@ class ConversationService:
                     await channel.deliver(conversation, view)
         if outbox.state_changed:
             await self.hub.conversation_changed(conversation_view(conversation))
+
+
+def _current(channel: str, external_user_id: str):
+    """A channel identity's newest conversation."""
+    return (
+        select(Conversation)
+        .where(Conversation.channel == channel, Conversation.external_user_id == external_user_id)
+        .order_by(Conversation.id.desc())
+        .limit(1)
+    )
 
 
 def _aware(at: datetime) -> datetime:

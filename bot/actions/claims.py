@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from abc import abstractmethod
 from decimal import Decimal
 from typing import Any
 
@@ -155,29 +156,35 @@ async def describe_policies(
         dispatcher.utter_message(text=policy_text(policy, lang))
 
 
-class ActionClaimStatus(Action):
+class VerifiedLookup(Action):
+    """Answers from the verified customer's records, verifying them first if needed."""
+
+    request: str
+
+    @abstractmethod
+    def name(self) -> str: ...
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[dict[str, Any]]:
+        customer_id = verified_customer(tracker)
+        if customer_id is None:
+            return start_verification(dispatcher, self.request)
+        await self.describe(dispatcher, tracker, customer_id)
+        return []
+
+
+class ActionClaimStatus(VerifiedLookup):
+    request = "claim_status"
+    describe = staticmethod(describe_claims)
+
     def name(self) -> str:
         return "action_claim_status"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[dict[str, Any]]:
-        customer_id = verified_customer(tracker)
-        if customer_id is None:
-            return start_verification(dispatcher, "claim_status")
-        await describe_claims(dispatcher, tracker, customer_id)
-        return []
 
+class ActionPolicySummary(VerifiedLookup):
+    request = "policy"
+    describe = staticmethod(describe_policies)
 
-class ActionPolicySummary(Action):
     def name(self) -> str:
         return "action_policy_summary"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[dict[str, Any]]:
-        customer_id = verified_customer(tracker)
-        if customer_id is None:
-            return start_verification(dispatcher, "policy")
-        await describe_policies(dispatcher, tracker, customer_id)
-        return []
