@@ -37,7 +37,9 @@ class Stack:
     actions_url: str
     base_url: str
     password: str = "test-password"
-    processes: list[subprocess.Popen] = field(default_factory=list)
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    commands: dict[str, list[str]] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def start(cls, workdir: Path, database_url: str, timeout: float = 240) -> Stack:
@@ -97,11 +99,9 @@ class Stack:
             ],
             "web": [str(APP_PYTHON), "-m", "console"],
         }
-        for name, command in commands.items():
-            log = open(workdir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-            stack.processes.append(
-                subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-            )
+        stack.commands, stack.env = commands, env
+        for name in commands:
+            stack.launch(name)
         try:
             stack.wait_healthy(timeout)
         except BaseException:
@@ -109,10 +109,24 @@ class Stack:
             raise
         return stack
 
+    def launch(self, name: str) -> None:
+        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+        self.processes[name] = subprocess.Popen(
+            self.commands[name], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def restart(self, name: str, timeout: float = 240) -> None:
+        """Stop one process and start it again, then wait until the stack is healthy."""
+        process = self.processes[name]
+        process.terminate()
+        process.wait(timeout=30)
+        self.launch(name)
+        self.wait_healthy(timeout)
+
     def wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for process in self.processes:
+            for process in self.processes.values():
                 if process.poll() is not None:
                     raise RuntimeError(f"{process.args[:3]} exited; logs in {self.workdir}")
             try:
@@ -125,9 +139,9 @@ class Stack:
         raise TimeoutError(f"the stack did not become healthy; logs in {self.workdir}")
 
     def stop(self) -> None:
-        for process in self.processes:
+        for process in self.processes.values():
             process.terminate()
-        for process in self.processes:
+        for process in self.processes.values():
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:

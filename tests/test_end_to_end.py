@@ -202,41 +202,43 @@ async def test_resent_message_is_stored_once(stack: Stack):
     await customer.disconnect()
 
 
-async def test_claim_status_after_verification_with_the_sms_code(stack: Stack):
-    [(customer_id, mobile)] = store_rows(stack, "SELECT id, mobile FROM customers WHERE id=1")
+async def verify(stack: Stack, customer: Customer, question: str) -> list[dict]:
+    """Ask something that needs verification, and verify as demo customer 1
+    with the code from the SMS outbox; returns what came after the code."""
+    [(mobile,)] = store_rows(stack, "SELECT mobile FROM customers WHERE id=1")
     [(policy_number,)] = store_rows(
-        stack, "SELECT number FROM policies WHERE holder_id=? ORDER BY id LIMIT 1", customer_id
+        stack, "SELECT number FROM policies WHERE holder_id=1 ORDER BY id LIMIT 1"
     )
-    claims = store_rows(
-        stack,
-        "SELECT c.number FROM claims c JOIN policies p ON p.id=c.policy_id WHERE p.holder_id=?",
-        customer_id,
-    )
-    customer = Customer(stack.base_url)
-    session_id = await customer.connect()
-
-    await customer.say("我的理赔到哪了")
+    await customer.say(question)
     asked = await customer.until(lambda m: "保单号或身份证号" in m.get("text", ""))
-    assert not any(number in m.get("text", "") for m in asked for (number,) in claims)
-
+    assert not any(re.search(r"C\d{13}", m.get("text", "")) for m in asked)
     await customer.say(policy_number)
     await customer.until(lambda m: "验证码" in m.get("text", "") and "6位" in m.get("text", ""))
     [(sms,)] = store_rows(
         stack, "SELECT text FROM sms_outbox WHERE mobile=? ORDER BY id DESC LIMIT 1", mobile
     )
     code = re.search(r"\d{6}", sms).group()
-
     await customer.say(f"验证码 {code}")
-    received = await customer.until(lambda m: m.get("text", "").startswith("理赔 C"))
-    assert any("身份验证成功" in m.get("text", "") for m in received)
-    shown = re.search(r"理赔 (C\d{13})", received[-1]["text"]).group(1)
-    assert shown in [number for (number,) in claims]
+    return await customer.until(lambda m: "身份验证成功" in m.get("text", ""))
+
+
+async def test_claim_status_after_verification_with_the_sms_code(stack: Stack):
+    claims = store_rows(
+        stack,
+        "SELECT c.number FROM claims c JOIN policies p ON p.id=c.policy_id WHERE p.holder_id=1",
+    )
+    customer = Customer(stack.base_url)
+    session_id = await customer.connect()
+    await verify(stack, customer, "我的理赔到哪了")
+    shown = await customer.until(lambda m: m.get("text", "").startswith("理赔 C"))
+    number = re.search(r"理赔 (C\d{13})", shown[-1]["text"]).group(1)
+    assert number in [n for (n,) in claims]
     [(linked,)] = store_rows(
         stack,
         "SELECT customer_id FROM conversations WHERE id=?",
         conversation_id(stack, session_id),
     )
-    assert linked == customer_id
+    assert linked == 1
     await customer.disconnect()
 
 
@@ -277,4 +279,18 @@ async def test_markup_and_gibberish_get_an_answer_and_the_bot_carries_on(stack: 
     await customer.say("你好")
     greeting = await customer.until(lambda m: "您好" in m.get("text", ""))
     assert greeting
+    await customer.disconnect()
+
+
+async def test_a_rasa_restart_loses_no_dialogue_state(stack: Stack):
+    """Runs last: it restarts the Rasa server, whose trackers live in SQLite."""
+    customer = Customer(stack.base_url)
+    await customer.connect()
+    await verify(stack, customer, "查一下我的保单")
+    await customer.until(lambda m: m.get("text", "").startswith("保单 P"))
+    stack.restart("rasa")
+    await customer.say("我的理赔到哪了")
+    received = await customer.until(lambda m: m.get("text", "").startswith("理赔 C"), timeout=60)
+    # still verified: no second round of identification
+    assert not any("保单号或身份证号" in m.get("text", "") for m in received)
     await customer.disconnect()
