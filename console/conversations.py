@@ -109,11 +109,23 @@ SYSTEM_TEXTS = {
         "本次服务已结束,感谢您的耐心。如有其他问题,随时给我们留言。",
         "This conversation has been closed. Thank you! Write to us any time.",
     ),
+    "rating_request": (
+        "请为本次服务打分(1-5分,5分最满意)。",
+        "How would you rate this conversation? (1–5, 5 is best)",
+    ),
+    "rating_thanks": ("感谢您的评价!", "Thank you for your feedback!"),
     "bot_unavailable": (
         "智能客服暂时无法回复,正在为您转接人工客服。",
         "Our assistant can't answer right now, so I'm putting you through to an agent.",
     ),
 }
+
+
+def rating_payload(score: int) -> str:
+    return f'/rate{{"score": {score}}}'
+
+
+RATING = {rating_payload(score): score for score in range(1, 6)}
 
 
 def _wait_text(seconds: float, language: str) -> str:
@@ -196,26 +208,25 @@ class ConversationService:
                     existing = await self._by_client_id(session, conversation_id, client_message_id)
                     if existing is not None:
                         return message_view(existing), False
-                language = detect_language(text)
+                outbox.conversation = conversation
+                offered = await self._offered_payloads(session, conversation)
+                # What the customer typed tells their language; a button's payload does not.
+                language = None if text in offered else detect_language(text)
                 if language and language != conversation.language:
                     conversation.language = language
-                if conversation.state == State.RESOLVED:
-                    conversation.state = State.BOT
-                    conversation.assigned_agent_id = None
-                    outbox.state_changed = True
-                    session.add(Event(kind="reopened", conversation_id=conversation.id))
-                bot_text = await self._text_for_bot(session, conversation, text)
-                message = await self._append(
-                    session,
-                    conversation,
-                    SenderKind.CUSTOMER,
-                    text,
-                    client_message_id=client_message_id,
-                )
-                outbox.conversation = conversation
-                outbox.messages.append(message)
-                forward = conversation.state == State.BOT
-        await self._publish(outbox, to_customer=False)
+                rated = text in RATING and text in offered
+                if rated:
+                    message = await self._rating(
+                        session, conversation, text, client_message_id, outbox
+                    )
+                    forward = False
+                else:
+                    message, forward = await self._from_customer(
+                        session, conversation, text, client_message_id, outbox
+                    )
+                    bot_text = self._text_for_bot(text, offered)
+        # Delivered only once committed.
+        await self._publish(outbox)
         view = message_view(message)
         if forward:
             task = asyncio.create_task(self._bot_turn(conversation_id, bot_text))
@@ -224,6 +235,30 @@ class ConversationService:
             if wait_for_bot:
                 await task
         return view, True
+
+    async def _from_customer(
+        self,
+        session: AsyncSession,
+        conversation: Conversation,
+        text: str,
+        client_message_id: str | None,
+        outbox: Outbox,
+    ) -> tuple[Message, bool]:
+        """Store an ordinary customer message; returns it and whether the bot should answer."""
+        if conversation.state == State.RESOLVED:
+            conversation.state = State.BOT
+            conversation.assigned_agent_id = None
+            outbox.state_changed = True
+            session.add(Event(kind="reopened", conversation_id=conversation.id))
+        message = await self._append(
+            session,
+            conversation,
+            SenderKind.CUSTOMER,
+            text,
+            client_message_id=client_message_id,
+        )
+        outbox.messages.append(message)
+        return message, conversation.state == State.BOT
 
     async def acknowledge(self, conversation_id: int, seq: int) -> None:
         """The customer has everything up to `seq`."""
@@ -260,27 +295,81 @@ class ConversationService:
 
     # ---- the bot -----------------------------------------------------------------
 
-    async def _text_for_bot(
-        self, session: AsyncSession, conversation: Conversation, text: str
-    ) -> str:
-        """Rasa reads `/intent{...}` as a command. Only the payloads of buttons the
-        bot offered in its last message pass as such; typed text is neutralised."""
-        if not text.lstrip().startswith("/"):
+    @staticmethod
+    def _text_for_bot(text: str, offered: set[str]) -> str:
+        """Rasa reads `/intent{...}` as a command. Only the payloads of buttons we
+        offered in the last message pass as such; typed text is neutralised."""
+        if not text.lstrip().startswith("/") or text in offered:
             return text
-        last_bot = await session.scalar(
+        return text.lstrip().lstrip("/") or "?"
+
+    @staticmethod
+    async def _offered_payloads(session: AsyncSession, conversation: Conversation) -> set[str]:
+        """The payloads of the buttons in the last message the customer was sent."""
+        last = await session.scalar(
             select(Message)
-            .where(Message.conversation_id == conversation.id, Message.sender == SenderKind.BOT)
+            .where(
+                Message.conversation_id == conversation.id, Message.sender != SenderKind.CUSTOMER
+            )
             .order_by(Message.seq.desc())
             .limit(1)
         )
-        offered = (
-            {b.get("payload") for b in ((last_bot.payload or {}).get("buttons") or [])}
-            if last_bot
-            else set()
+        buttons = ((last.payload or {}).get("buttons") or []) if last else []
+        return {b.get("payload") for b in buttons if isinstance(b, dict)}
+
+    async def _rating(
+        self,
+        session: AsyncSession,
+        conversation: Conversation,
+        payload: str,
+        client_message_id: str | None,
+        outbox: Outbox,
+    ) -> Message:
+        """A satisfaction rating from the buttons we offered: an event, and thanks."""
+        score = RATING[payload]
+        message = await self._append(
+            session,
+            conversation,
+            SenderKind.CUSTOMER,
+            payload,
+            {"rating": score},
+            client_message_id=client_message_id,
         )
-        if text in offered:
-            return text
-        return text.lstrip().lstrip("/") or "?"
+        session.add(
+            Event(
+                kind="csat",
+                conversation_id=conversation.id,
+                agent_id=conversation.assigned_agent_id,
+                customer_id=conversation.customer_id,
+                data={"score": score},
+            )
+        )
+        outbox.messages += [
+            message,
+            await self._append(
+                session,
+                conversation,
+                SenderKind.SYSTEM,
+                self._system_text("rating_thanks", conversation.language),
+            ),
+        ]
+        return message
+
+    async def _ask_for_rating(
+        self, session: AsyncSession, conversation: Conversation, outbox: Outbox
+    ) -> None:
+        buttons = [
+            {"title": "★" * score, "payload": rating_payload(score)} for score in range(5, 0, -1)
+        ]
+        outbox.messages.append(
+            await self._append(
+                session,
+                conversation,
+                SenderKind.SYSTEM,
+                self._system_text("rating_request", conversation.language),
+                {"buttons": buttons},
+            )
+        )
 
     async def _bot_turn(self, conversation_id: int, text: str) -> None:
         async with self._locks[conversation_id]:
@@ -307,10 +396,14 @@ class ConversationService:
                 conversation = await self._load(session, conversation_id)
                 outbox.conversation = conversation
                 handoff = None
+                resolved_by_bot = False
                 for reply in replies:
                     custom = reply.get("custom")
                     if isinstance(custom, dict) and isinstance(custom.get("handoff"), dict):
                         handoff = custom["handoff"]
+                        continue
+                    if isinstance(custom, dict) and "rating" in custom:
+                        resolved_by_bot = True
                         continue
                     payload = {
                         key: reply[key]
@@ -332,6 +425,20 @@ class ConversationService:
                     )
                 if handoff is not None and conversation.state == State.BOT:
                     await self._queue(session, conversation, handoff, outbox)
+                elif resolved_by_bot and conversation.state == State.BOT:
+                    # The bot saw the customer off: resolved without a person.
+                    conversation.state = State.RESOLVED
+                    conversation.resolved_at = _now()
+                    session.add(
+                        Event(
+                            kind="resolved",
+                            conversation_id=conversation.id,
+                            customer_id=conversation.customer_id,
+                            data={"by": "bot"},
+                        )
+                    )
+                    await self._ask_for_rating(session, conversation, outbox)
+                    outbox.state_changed = True
             await self._publish(outbox)
 
     async def _queue(
@@ -525,7 +632,7 @@ class ConversationService:
                         conversation_id=conversation.id,
                         agent_id=agent.id,
                         customer_id=conversation.customer_id,
-                        data={"reason": reason},
+                        data={"reason": reason, "by": "agent"},
                     )
                 )
                 outbox.messages.append(
@@ -536,6 +643,7 @@ class ConversationService:
                         self._system_text("resolved", conversation.language),
                     )
                 )
+                await self._ask_for_rating(session, conversation, outbox)
                 outbox.conversation = conversation
             await self._publish(outbox)
             return conversation_view(conversation)
@@ -600,7 +708,7 @@ class ConversationService:
             raise ConversationError("conflict", "The message could not be stored.") from exc
         return message
 
-    async def _publish(self, outbox: Outbox, to_customer: bool = True) -> None:
+    async def _publish(self, outbox: Outbox) -> None:
         """Deliver what a committed transaction wrote."""
         conversation = outbox.conversation
         if conversation is None:
@@ -608,7 +716,7 @@ class ConversationService:
         for message in outbox.messages:
             view = message_view(message)
             await self.hub.message_added(conversation.id, view)
-            if to_customer and message.sender != SenderKind.CUSTOMER:
+            if message.sender != SenderKind.CUSTOMER:
                 channel = self.channels.get(conversation.channel)
                 if channel is not None:
                     await channel.deliver(conversation, view)

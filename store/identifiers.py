@@ -1,4 +1,4 @@
-"""Check digits and masking for the identifiers customers quote."""
+"""Check digits and masking for the identifiers customers quote. Pure functions, no I/O."""
 
 from __future__ import annotations
 
@@ -6,20 +6,37 @@ from datetime import date
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
+# First two digits: the 31 mainland provinces, plus the residence permits of
+# Hong Kong (81), Macao (82) and Taiwan (83) residents.
+_PROVINCE_CODES = frozenset(
+    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 50 51 52 53 54 "
+    "61 62 63 64 65 71 81 82 83".split()
+)
 
 
 def id_card_check_digit(first17: str) -> str:
     """The 18th character of a resident ID card number (GB 11643-1999)."""
+    if len(first17) != 17 or not first17.isdigit():
+        raise ValueError("expected the first 17 digits of an ID card number")
     return _ID_CHECK[sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True)) % 11]
 
 
-def is_valid_id_card(number: str) -> bool:
-    number = (number or "").strip().upper()
-    if len(number) != 18 or not number[:17].isdigit():
-        return False
+def id_card_birth_date(number: str) -> date | None:
+    """The birth date in positions 7-14, or None when it is not a real date."""
     try:
-        date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+        return date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
     except ValueError:
+        return None
+
+
+def is_valid_id_card(number: str, today: date | None = None) -> bool:
+    """18 characters, a known province, a plausible birth date (from 1900, and not
+    after `today` when given) and the right check character (`x` counts as `X`)."""
+    number = (number or "").strip().upper()
+    if len(number) != 18 or not number[:17].isdigit() or number[:2] not in _PROVINCE_CODES:
+        return False
+    born = id_card_birth_date(number)
+    if born is None or born.year < 1900 or (today is not None and born > today):
         return False
     return number[17] == id_card_check_digit(number[:17])
 
@@ -34,6 +51,8 @@ def luhn_digit(digits: str) -> str:
 
 
 def _make(prefix: str, serial: int) -> str:
+    if not 0 <= serial < 10**12:
+        raise ValueError("serial must have at most 12 digits")
     digits = f"{serial:012d}"
     return f"{prefix}{digits}{luhn_digit(digits)}"
 
@@ -44,17 +63,19 @@ def _valid(prefix: str, value: str) -> bool:
     return (
         len(value) == 14
         and value[0] == prefix
+        and digits.isascii()
         and digits.isdigit()
         and luhn_digit(digits[:-1]) == digits[-1]
     )
 
 
 def make_policy_number(serial: int) -> str:
-    """`P` + 12 digits + a Luhn check digit."""
+    """`P` + 12 digits + a Luhn check digit, e.g. P0000000000018."""
     return _make("P", serial)
 
 
 def is_valid_policy_number(value: str) -> bool:
+    """A well-formed policy number; a lower-case `p` and spaces are tolerated."""
     return _valid("P", value)
 
 
@@ -64,12 +85,21 @@ def make_claim_number(serial: int) -> str:
 
 
 def is_valid_claim_number(value: str) -> bool:
+    """A well-formed claim number; a lower-case `c` and spaces are tolerated."""
     return _valid("C", value)
 
 
 def mask_id_card(number: str) -> str:
-    return number[:3] + "*" * (len(number) - 7) + number[-4:] if len(number) > 7 else "****"
+    """Keep the first 3 and last 4 characters: 110***********002X."""
+    number = number or ""
+    if len(number) <= 7:
+        return "*" * len(number)
+    return number[:3] + "*" * (len(number) - 7) + number[-4:]
 
 
 def mask_mobile(mobile: str) -> str:
-    return mobile[:3] + "****" + mobile[-4:] if len(mobile) >= 11 else "****"
+    """Keep the first 3 and last 4 digits: 138****5678."""
+    mobile = mobile or ""
+    if len(mobile) < 8:
+        return "*" * len(mobile)
+    return mobile[:3] + "****" + mobile[-4:]

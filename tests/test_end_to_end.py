@@ -154,8 +154,16 @@ async def test_handoff_agent_chat_replay_and_resolve(stack: Stack):
             "POST", f"/api/v1/conversations/{conversation}/resolve", json={"reason": "answered"}
         )
         assert status == 200 and resolved["state"] == "resolved"
-        closing = await back.next()
-        assert closing["sender"] == "system"
+        asked = await back.until(lambda m: m.get("quick_replies"))
+        assert asked[0]["sender"] == "system"
+        four_stars = asked[-1]["quick_replies"][1]
+        assert four_stars["payload"] == '/rate{"score": 4}'
+        await back.say(four_stars["payload"])
+        assert (await back.next())["text"] == "感谢您的评价!"
+        [(rating,)] = store_rows(
+            stack, "SELECT data FROM events WHERE kind='csat' AND conversation_id=?", conversation
+        )
+        assert '"score": 4' in rating
 
         kinds = [
             k
@@ -163,7 +171,7 @@ async def test_handoff_agent_chat_replay_and_resolve(stack: Stack):
                 stack, "SELECT kind FROM events WHERE conversation_id=? ORDER BY id", conversation
             )
         ]
-        for kind in ("created", "handoff", "assigned", "first_agent_reply", "resolved"):
+        for kind in ("created", "handoff", "assigned", "first_agent_reply", "resolved", "csat"):
             assert kind in kinds
 
         # a message on a resolved conversation starts it again with the bot

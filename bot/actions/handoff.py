@@ -20,13 +20,13 @@ TEAM_BY_INTENT = {
 SUMMARY_TURNS = 5
 
 
-def handoff_directive(tracker: Tracker) -> dict[str, Any]:
+def handoff_directive(tracker: Tracker, reason: str | None = None) -> dict[str, Any]:
     user_turns = [e for e in tracker.events if e.get("event") == "user"][-SUMMARY_TURNS:]
     intents = [(e.get("parse_data") or {}).get("intent", {}).get("name") for e in user_turns]
     latest = tracker.latest_message.get("intent", {}).get("name")
     team = next((TEAM_BY_INTENT[i] for i in reversed(intents) if i in TEAM_BY_INTENT), "general")
     return {
-        "reason": "customer_request" if latest == "request_human" else "bot",
+        "reason": reason or ("customer_request" if latest == "request_human" else "bot"),
         "team": team,
         "intents": [i for i in intents if i],
         "summary": " | ".join(e.get("text") or "" for e in user_turns),
@@ -41,6 +41,13 @@ class ActionHandoff(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[dict[str, Any]]:
-        dispatcher.utter_message(response="utter_handoff")
-        dispatcher.utter_message(json_message={"handoff": handoff_directive(tracker)})
+        hand_over(dispatcher, tracker)
         return []
+
+
+def hand_over(
+    dispatcher: CollectingDispatcher, tracker: Tracker, reason: str | None = None
+) -> None:
+    """Tell the customer, and give the gateway the handoff directive."""
+    dispatcher.utter_message(response="utter_handoff")
+    dispatcher.utter_message(json_message={"handoff": handoff_directive(tracker, reason)})

@@ -10,10 +10,11 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy import select
-from store.identifiers import mask_mobile
 
+from bot.actions.callbacks import schedule_callback
 from bot.actions.claims import describe_claims, describe_policies
 from bot.actions.common import sessions
+from store.identifiers import mask_mobile
 from store.models import Conversation, Customer, Event
 from store.verification import CodeCheck, check_code, find_customer, locked_until, send_code
 
@@ -88,6 +89,8 @@ class ActionAfterVerification(Action):
             await describe_claims(dispatcher, tracker, int(customer_id))
         elif request == "policy":
             await describe_policies(dispatcher, tracker, int(customer_id))
+        elif request == "callback":
+            await schedule_callback(dispatcher, tracker, int(customer_id))
         else:
             dispatcher.utter_message(response="utter_anything_else")
         return events

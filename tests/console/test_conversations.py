@@ -25,6 +25,11 @@ class ScriptedBot:
         if self.down:
             raise BotUnavailable("connection refused")
         self.sent.append((sender, text))
+        if text == "bye":
+            return [
+                {"recipient_id": sender, "text": "再见"},
+                {"recipient_id": sender, "custom": {"rating": {}}},
+            ]
         if "人工" in text or "human" in text:
             return [
                 {"recipient_id": sender, "text": "正在为您转接"},
@@ -239,3 +244,37 @@ async def test_a_silent_bot_hands_the_customer_to_people(service, sessions):
     assert [m["sender"] for m in messages] == ["customer", "bot", "system"]
     async with sessions() as session:
         assert (await session.get(Conversation, conversation.id)).state == "queued"
+
+
+async def test_ratings_after_an_agent_resolves(service, sessions):
+    agent = await make_agent(sessions)
+    conversation, _ = await service.open("web", "r1")
+    await service.customer_message(conversation.id, "转人工", wait_for_bot=True)
+    await service.assign(conversation.id, agent)
+    await service.resolve(conversation.id, agent)
+    asked = (await service.messages_after(conversation.id))[-1]
+    payloads = [b["payload"] for b in asked["payload"]["buttons"]]
+    assert asked["sender"] == "system" and len(payloads) == 5
+    assert '/rate{"score": 4}' in payloads
+    await service.customer_message(conversation.id, '/rate{"score": 4}', wait_for_bot=True)
+    async with sessions() as session:
+        stored = await session.get(Conversation, conversation.id)
+        csat = (await session.scalars(select(Event).where(Event.kind == "csat"))).all()
+    assert stored.state == "resolved"  # a rating does not reopen the conversation
+    assert [(e.data, e.agent_id) for e in csat] == [({"score": 4}, agent.id)]
+    assert (await service.messages_after(conversation.id))[-1]["text"] == "感谢您的评价!"
+    # typed, not offered: ordinary (neutralised) text that reopens the conversation
+    await service.customer_message(conversation.id, '/rate{"score": 1}', wait_for_bot=True)
+    assert service.bot.sent[-1][1] == 'rate{"score": 1}'
+
+
+async def test_the_bot_seeing_the_customer_off_resolves_and_asks_for_a_rating(service, sessions):
+    conversation, _ = await service.open("web", "r2")
+    await service.customer_message(conversation.id, "bye", wait_for_bot=True)
+    messages = await service.messages_after(conversation.id)
+    assert [m["sender"] for m in messages] == ["customer", "bot", "system"]
+    assert len(messages[-1]["payload"]["buttons"]) == 5
+    async with sessions() as session:
+        stored = await session.get(Conversation, conversation.id)
+        resolved = await session.scalar(select(Event).where(Event.kind == "resolved"))
+    assert stored.state == "resolved" and resolved.data == {"by": "bot"}

@@ -1,8 +1,16 @@
+"""Check digits and masking of the identifiers customers quote."""
+
+from datetime import date
+
+import pytest
+
 from store.identifiers import (
+    id_card_birth_date,
     id_card_check_digit,
     is_valid_claim_number,
     is_valid_id_card,
     is_valid_policy_number,
+    luhn_digit,
     make_claim_number,
     make_policy_number,
     mask_id_card,
@@ -12,23 +20,72 @@ from store.identifiers import (
 
 def test_id_card_check_digit_follows_gb_11643():
     assert id_card_check_digit("11010519491231002") == "X"
-    assert is_valid_id_card("11010519491231002X")
-    assert is_valid_id_card("11010519491231002x")
+    assert id_card_check_digit("11010519860412035") == "3"
+    with pytest.raises(ValueError):
+        id_card_check_digit("1101051949123100")
+
+
+@pytest.mark.parametrize(
+    "number", ["11010519491231002X", "11010519491231002x", " 110105198604120353 "]
+)
+def test_valid_id_cards(number):
+    assert is_valid_id_card(number)
+
+
+def _with_check(first17: str) -> str:
+    return first17 + id_card_check_digit(first17)
+
+
+def test_invalid_id_cards():
     assert not is_valid_id_card("110105194912310021")  # wrong check digit
-    assert not is_valid_id_card("110105194913310029")  # month 13
-    assert not is_valid_id_card("1101051949123100")
+    # Each of these has the right check character, and fails for its own reason:
+    assert not is_valid_id_card(_with_check("11010519491331002"))  # month 13
+    assert not is_valid_id_card(_with_check("11010519490229002"))  # no 29 February in 1949
+    assert not is_valid_id_card(_with_check("99010519491231002"))  # no province 99
+    assert not is_valid_id_card(_with_check("11010518991231002"))  # born before 1900
+    for number in ("1101051949123100", "11010519491231002XX", "1101051949123100AX", ""):
+        assert not is_valid_id_card(number)
+
+
+def test_birth_date_and_future_births():
+    assert id_card_birth_date("11010519491231002X") == date(1949, 12, 31)
+    born_2026 = "11010520260601001" + id_card_check_digit("11010520260601001")
+    assert is_valid_id_card(born_2026)
+    assert is_valid_id_card(born_2026, today=date(2026, 11, 1))
+    assert not is_valid_id_card(born_2026, today=date(2026, 5, 31))
+
+
+def test_luhn_digit():
+    assert luhn_digit("7992739871") == "3"  # the textbook example, 79927398713
+    assert luhn_digit("000000000000") == "0"
 
 
 def test_policy_and_claim_numbers_carry_a_luhn_digit():
-    number = make_policy_number(2)
-    assert number == "P0000000000026" and len(number) == 14
-    assert is_valid_policy_number(number) and is_valid_policy_number(number.lower())
-    assert not is_valid_policy_number("P0000000000027")
-    assert not is_valid_policy_number(make_claim_number(26))
-    assert is_valid_claim_number(make_claim_number(123456))
-    assert not is_valid_claim_number("C000000012345")
+    assert make_policy_number(1) == "P0000000000018"
+    assert make_policy_number(2) == "P0000000000026"
+    number = make_policy_number(123_456_789_012)
+    assert len(number) == 14 and number.startswith("P1234567890")
+    assert is_valid_policy_number(number)
+    assert is_valid_policy_number(number.lower())
+    assert is_valid_policy_number(" P 0000 0000 0001 8 ")
+    assert not is_valid_policy_number("P0000000000017")  # wrong check digit
+    assert not is_valid_policy_number("P000000000018")  # too short
+    assert not is_valid_policy_number(make_claim_number(1))  # a claim number
+    assert not is_valid_policy_number("")
+    assert make_claim_number(1) == "C0000000000018"
+    assert is_valid_claim_number(make_claim_number(987_654))
+    assert is_valid_claim_number("c0000000000018")
+    assert not is_valid_claim_number("C0000000000019")
+    assert not is_valid_claim_number("P0000000000018")
+    with pytest.raises(ValueError):
+        make_policy_number(10**12)
+    with pytest.raises(ValueError):
+        make_claim_number(-1)
 
 
 def test_masking_keeps_only_the_ends():
     assert mask_id_card("11010519491231002X") == "110***********002X"
+    assert mask_mobile("13812345678") == "138****5678"
     assert mask_mobile("13800138000") == "138****8000"
+    assert mask_id_card("1234") == "****"
+    assert mask_mobile("") == ""

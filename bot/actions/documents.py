@@ -1,0 +1,78 @@
+"""The document checklist for each kind of claim, from bot/actions/data/claim_documents.yml."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+from ruamel.yaml import YAML
+
+from bot.actions.common import language
+
+CHECKLISTS = Path(__file__).resolve().parent / "data" / "claim_documents.yml"
+# Words that name a kind of claim, in either language.
+KIND_WORDS = {
+    "hospitalisation": ("住院", "出院", "inpatient", "hospitalis", "hospitaliz", "admitted"),
+    "outpatient": ("门诊", "急诊", "outpatient", "clinic", "a&e"),
+    "critical_illness": ("重疾", "重大疾病", "癌", "critical", "cancer"),
+    "accident": ("意外", "骨折", "车祸", "摔", "accident", "injur", "fracture"),
+}
+
+
+@lru_cache
+def checklists() -> dict[str, Any]:
+    return YAML(typ="safe").load(CHECKLISTS.read_text(encoding="utf-8"))
+
+
+def claim_kind(tracker: Tracker) -> str | None:
+    """The kind of claim the customer named: a button's entity, or words in their text."""
+    for entity in tracker.latest_message.get("entities") or []:
+        if entity.get("entity") == "claim_kind" and entity.get("value") in checklists():
+            return entity["value"]
+    text = (tracker.latest_message.get("text") or "").lower()
+    for kind, words in KIND_WORDS.items():
+        if any(word in text for word in words):
+            return kind
+    return None
+
+
+def checklist_text(kind: str, lang: str) -> str:
+    entry = checklists()[kind]
+    index = 1 if lang == "en" else 0
+    items = [f"{n}. {pair[index]}" for n, pair in enumerate(entry["documents"], start=1)]
+    if lang == "en":
+        head = f"For {entry['en']} claims, please prepare:"
+        tail = "Photos or scans are fine; you can upload them when you file the claim online."
+    else:
+        head = f"{entry['zh']}理赔需要准备以下材料:"
+        tail = "拍照或扫描件即可,在线申请理赔时上传。"
+    return "\n".join([head, *items, tail])
+
+
+class ActionClaimDocuments(Action):
+    def name(self) -> str:
+        return "action_claim_documents"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[dict[str, Any]]:
+        lang = language(tracker)
+        kind = claim_kind(tracker)
+        if kind is not None:
+            dispatcher.utter_message(text=checklist_text(kind, lang))
+            return []
+        # Which kind? Offer buttons; their payloads are the only commands the gateway passes.
+        buttons = [
+            {
+                "title": entry["en"].capitalize() if lang == "en" else entry["zh"],
+                "payload": "/ask_claim_documents" + json.dumps({"claim_kind": kind}),
+            }
+            for kind, entry in checklists().items()
+        ]
+        dispatcher.utter_message(response="utter_ask_claim_kind", buttons=buttons)
+        return []
