@@ -176,9 +176,7 @@ class ConversationService:
             conversation = Conversation(channel=channel, external_user_id=external_user_id)
             session.add(conversation)
             await session.flush()
-            session.add(
-                Event(kind="created", conversation_id=conversation.id, data={"channel": channel})
-            )
+            self._record(session, "created", conversation, data={"channel": channel})
         return conversation, True
 
     async def find(self, channel: str, external_user_id: str) -> Conversation | None:
@@ -249,7 +247,7 @@ class ConversationService:
             conversation.state = State.BOT
             conversation.assigned_agent_id = None
             outbox.state_changed = True
-            session.add(Event(kind="reopened", conversation_id=conversation.id))
+            self._record(session, "reopened", conversation)
         message = await self._append(
             session,
             conversation,
@@ -335,14 +333,12 @@ class ConversationService:
             {"rating": score},
             client_message_id=client_message_id,
         )
-        session.add(
-            Event(
-                kind="csat",
-                conversation_id=conversation.id,
-                agent_id=conversation.assigned_agent_id,
-                customer_id=conversation.customer_id,
-                data={"score": score},
-            )
+        self._record(
+            session,
+            "csat",
+            conversation,
+            agent_id=conversation.assigned_agent_id,
+            data={"score": score},
         )
         outbox.messages += [
             message,
@@ -416,12 +412,8 @@ class ConversationService:
                         )
                     )
                 if outbox.messages:
-                    session.add(
-                        Event(
-                            kind="bot_reply",
-                            conversation_id=conversation.id,
-                            data={"messages": len(outbox.messages)},
-                        )
+                    self._record(
+                        session, "bot_reply", conversation, data={"messages": len(outbox.messages)}
                     )
                 if handoff is not None and conversation.state == State.BOT:
                     await self._queue(session, conversation, handoff, outbox)
@@ -429,14 +421,7 @@ class ConversationService:
                     # The bot saw the customer off: resolved without a person.
                     conversation.state = State.RESOLVED
                     conversation.resolved_at = _now()
-                    session.add(
-                        Event(
-                            kind="resolved",
-                            conversation_id=conversation.id,
-                            customer_id=conversation.customer_id,
-                            data={"by": "bot"},
-                        )
-                    )
+                    self._record(session, "resolved", conversation, data={"by": "bot"})
                     await self._ask_for_rating(session, conversation, outbox)
                     outbox.state_changed = True
             await self._publish(outbox)
@@ -454,14 +439,7 @@ class ConversationService:
         conversation.team = str(handoff.get("team") or "general")[:32]
         conversation.handoff_reason = str(handoff.get("reason") or "bot")[:64]
         conversation.handoff_summary = str(handoff.get("summary") or "")[:2000]
-        session.add(
-            Event(
-                kind="handoff",
-                conversation_id=conversation.id,
-                customer_id=conversation.customer_id,
-                data=handoff,
-            )
-        )
+        self._record(session, "handoff", conversation, data=handoff)
         ahead = await session.scalar(
             select(func.count())
             .select_from(Conversation)
@@ -540,14 +518,12 @@ class ConversationService:
                 conversation.assigned_agent_id = agent.id
                 conversation.assigned_at = now
                 waited = (now - _aware(queued_at)).total_seconds() if queued_at else None
-                session.add(
-                    Event(
-                        kind="assigned",
-                        conversation_id=conversation.id,
-                        agent_id=agent.id,
-                        customer_id=conversation.customer_id,
-                        data={"wait_seconds": waited},
-                    )
+                self._record(
+                    session,
+                    "assigned",
+                    conversation,
+                    agent_id=agent.id,
+                    data={"wait_seconds": waited},
                 )
                 text = self._system_text("assigned", conversation.language).format(
                     agent=agent.display_name
@@ -601,13 +577,7 @@ class ConversationService:
                     agent_id=agent.id,
                 )
                 if first:
-                    session.add(
-                        Event(
-                            kind="first_agent_reply",
-                            conversation_id=conversation.id,
-                            agent_id=agent.id,
-                        )
-                    )
+                    self._record(session, "first_agent_reply", conversation, agent_id=agent.id)
                 outbox.conversation = conversation
                 outbox.messages.append(message)
             await self._publish(outbox)
@@ -626,14 +596,12 @@ class ConversationService:
                     raise ConversationError("forbidden", "This conversation is not yours.", 403)
                 conversation.state = State.RESOLVED
                 conversation.resolved_at = _now()
-                session.add(
-                    Event(
-                        kind="resolved",
-                        conversation_id=conversation.id,
-                        agent_id=agent.id,
-                        customer_id=conversation.customer_id,
-                        data={"reason": reason, "by": "agent"},
-                    )
+                self._record(
+                    session,
+                    "resolved",
+                    conversation,
+                    agent_id=agent.id,
+                    data={"reason": reason, "by": "agent"},
                 )
                 outbox.messages.append(
                     await self._append(
@@ -649,6 +617,25 @@ class ConversationService:
             return conversation_view(conversation)
 
     # ---- plumbing ----------------------------------------------------------------
+
+    @staticmethod
+    def _record(
+        session: AsyncSession,
+        kind: str,
+        conversation: Conversation,
+        agent_id: int | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Append a reporting event about the conversation (and its customer, if verified)."""
+        session.add(
+            Event(
+                kind=kind,
+                conversation_id=conversation.id,
+                customer_id=conversation.customer_id,
+                agent_id=agent_id,
+                data=data or {},
+            )
+        )
 
     @staticmethod
     def _system_text(key: str, language: str) -> str:
