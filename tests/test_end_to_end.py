@@ -290,6 +290,62 @@ async def test_markup_and_gibberish_get_an_answer_and_the_bot_carries_on(stack: 
     await customer.disconnect()
 
 
+async def test_claim_documents_with_the_kind_chosen_by_button(stack: Stack):
+    customer = Customer(stack.base_url)
+    await customer.connect()
+    await customer.say("理赔需要准备什么材料")
+    asked = await customer.until(lambda m: m.get("quick_replies"))
+    titles = [b["title"] for b in asked[-1]["quick_replies"]]
+    assert titles == ["住院医疗", "门诊", "重大疾病", "意外"]
+    outpatient = asked[-1]["quick_replies"][1]
+    await customer.say(outpatient["payload"])
+    checklist = await customer.until(lambda m: "门诊理赔需要准备" in m.get("text", ""))
+    assert "门诊病历" in checklist[-1]["text"]
+    await customer.disconnect()
+
+
+async def test_a_complaint_reaches_the_complaints_team(stack: Stack):
+    customer = Customer(stack.base_url)
+    session_id = await customer.connect()
+    await customer.say("你们理赔太慢了，我要投诉")
+    await customer.until(is_queue_message)
+    [(state, team)] = store_rows(
+        stack,
+        "SELECT state, team FROM conversations WHERE id=?",
+        conversation_id(stack, session_id),
+    )
+    assert (state, team) == ("queued", "complaints")
+    await customer.disconnect()
+
+
+async def test_a_callback_is_booked_on_the_number_on_file(stack: Stack):
+    customer = Customer(stack.base_url)
+    session_id = await customer.connect()
+    await verify(stack, customer, "请给我回个电话")
+    booked = await customer.until(lambda m: "电话回访" in m.get("text", ""))
+    assert "138****8000" in booked[-1]["text"]
+    [(phone, customer_id)] = store_rows(
+        stack,
+        "SELECT phone, customer_id FROM callbacks WHERE conversation_id=?",
+        conversation_id(stack, session_id),
+    )
+    assert (phone, customer_id) == ("13800138000", 1)
+    await customer.disconnect()
+
+
+async def test_goodbye_resolves_with_the_bot_and_asks_for_a_rating(stack: Stack):
+    customer = Customer(stack.base_url)
+    session_id = await customer.connect()
+    await customer.say("好的谢谢，再见")
+    received = await customer.until(lambda m: m.get("quick_replies"))
+    assert received[-1]["sender"] == "system" and len(received[-1]["quick_replies"]) == 5
+    [(state,)] = store_rows(
+        stack, "SELECT state FROM conversations WHERE id=?", conversation_id(stack, session_id)
+    )
+    assert state == "resolved"
+    await customer.disconnect()
+
+
 async def test_a_rasa_restart_loses_no_dialogue_state(stack: Stack):
     """Runs last: it restarts the Rasa server, whose trackers live in SQLite."""
     customer = Customer(stack.base_url)
