@@ -346,6 +346,23 @@ async def test_goodbye_resolves_with_the_bot_and_asks_for_a_rating(stack: Stack)
     await customer.disconnect()
 
 
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        ("等待期是多久", "等待期是保单生效后"),
+        ("how long is the waiting period", "The waiting period is"),
+        ("私立医院能报销吗", "二级及以上公立医院"),
+        ("can i pay with alipay", "Alipay"),
+    ],
+)
+async def test_faq_answers_in_the_customers_language(stack: Stack, question, answer):
+    customer = Customer(stack.base_url)
+    await customer.connect()
+    await customer.say(question)
+    assert answer in (await customer.next())["text"]
+    await customer.disconnect()
+
+
 async def test_a_rasa_restart_loses_no_dialogue_state(stack: Stack):
     """Runs last: it restarts the Rasa server, whose trackers live in SQLite."""
     customer = Customer(stack.base_url)
