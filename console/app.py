@@ -103,10 +103,10 @@ async def init_app(settings: Settings | None = None) -> web.Application:
         client_manager=manager,
         max_http_buffer_size=256 * 1024,
     )
-    # The service needs the agents' hub and the channels; they need the service.
+    # The agents' hub and the channels need the service, so they are attached after.
     service = ConversationService(
-        sessions, rasa, hub=None, default_wait_seconds=settings.default_wait_seconds
-    )  # type: ignore[arg-type]
+        sessions, rasa, default_wait_seconds=settings.default_wait_seconds
+    )
     agents = AgentConsole(service, app[tokens_key], console_origins(settings))
     webchat = WebChat(service, settings.max_message_chars, origin_allowed)
     service.hub = agents

@@ -54,6 +54,16 @@ class AgentHub(Protocol):
     async def message_added(self, conversation_id: int, message: dict[str, Any]) -> None: ...
 
 
+class NoAgents:
+    """The hub before one is attached: pushes go nowhere."""
+
+    async def conversation_changed(self, conversation: dict[str, Any]) -> None:
+        pass
+
+    async def message_added(self, conversation_id: int, message: dict[str, Any]) -> None:
+        pass
+
+
 def message_view(message: Message) -> dict[str, Any]:
     return {
         "id": message.id,
@@ -149,12 +159,13 @@ class ConversationService:
         self,
         sessions: async_sessionmaker[AsyncSession],
         bot: RasaClient,
-        hub: AgentHub,
+        hub: AgentHub | None = None,
         default_wait_seconds: int = 60,
     ):
         self.sessions = sessions
         self.bot = bot
-        self.hub = hub
+        # Set once the agents' namespace exists (it needs the service too).
+        self.hub: AgentHub = hub or NoAgents()
         self.channels: dict[str, Channel] = {}
         self.default_wait_seconds = default_wait_seconds
         # Serialises the turns of one conversation in this process; sequence
