@@ -349,7 +349,7 @@ async def test_goodbye_resolves_with_the_bot_and_asks_for_a_rating(stack: Stack)
 @pytest.mark.parametrize(
     ("question", "answer"),
     [
-        ("等待期是多久", "等待期是保单生效后"),
+        ("等待期是多久", "等待期是保单首次生效后"),
         ("how long is the waiting period", "The waiting period is"),
         ("私立医院能报销吗", "二级及以上公立医院"),
         ("can i pay with alipay", "Alipay"),
