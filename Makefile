@@ -65,7 +65,10 @@ run: setup $(MODEL)
 ## Quality --------------------------------------------------------------------------
 
 test: setup $(MODEL)
-	$(RASA) data validate --config config.yml --domain bot/domain --data bot/data
+	$(RASA) data validate --config config.yml --domain bot/domain --data bot/data --fail-on-warnings
+	@echo "==> Rasa test stories, both languages (intents and next actions must all be right)"
+	$(RASA) test core --model $(MODEL) --stories bot/tests --fail-on-prediction-errors \
+	  --out reports/stories
 	$(BIN)/pytest -ra
 
 lint: setup

@@ -5,6 +5,7 @@ may connect, and every event is authorised against the conversation."""
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from http.cookies import SimpleCookie
 from typing import Any
 
@@ -33,6 +34,8 @@ class AgentConsole(socketio.AsyncNamespace):
         self.service = service
         self.tokens = tokens
         self.console_origins = console_origins
+        # Open sockets per agent in this process.
+        self.connections: Counter[int] = Counter()
 
     # ---- AgentHub ----------------------------------------------------------------------
 
@@ -57,6 +60,19 @@ class AgentConsole(socketio.AsyncNamespace):
             raise ConnectionRefusedError("not signed in")
         await self.save_session(sid, {"agent_id": agent.id})
         await self.enter_room(sid, ALL_AGENTS)
+        self.connections[agent.id] += 1
+        await self.service.set_presence(agent.id, "online")
+
+    async def on_disconnect(self, sid: str, *args: Any) -> None:
+        session = await self.get_session(sid)
+        agent_id = session.get("agent_id") if session else None
+        if agent_id is None:
+            return
+        self.connections[agent_id] -= 1
+        # Another tab of the same agent keeps them online.
+        if self.connections[agent_id] <= 0:
+            del self.connections[agent_id]
+            await self.service.set_presence(agent_id, "offline")
 
     async def _agent(self, sid: str) -> Agent:
         session = await self.get_session(sid)

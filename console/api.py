@@ -11,6 +11,8 @@ from console.conversations import ConversationError, conversation_view
 from console.keys import service_key, sessions_key, tokens_key
 from store.models import Agent, ConversationState
 
+PRESENCES = ("online", "away", "offline")
+
 routes = web.RouteTableDef()
 agent_key = web.RequestKey("agent", Agent)  # set by `api_errors`
 
@@ -73,12 +75,25 @@ async def login(request: web.Request) -> web.Response:
     agent = await authenticate(request.app[sessions_key], username, password)
     if agent is None:
         return error(401, "bad_credentials", "Wrong username or password.")
+    # Signing in to work through the API counts as being online, like opening the console.
+    await request.app[service_key].set_presence(agent.id, "online")
     return web.json_response(
         {
             "token": request.app[tokens_key].issue(agent),
             "agent": {"id": agent.id, "username": agent.username, "role": agent.role.value},
         }
     )
+
+
+@routes.put("/api/v1/me/presence", name="api_presence")
+async def presence(request: web.Request) -> web.Response:
+    """online, away or offline: handoffs are offered a callback when nobody is online."""
+    body = await _json(request)
+    value = body.get("presence")
+    if value not in PRESENCES:
+        return error(400, "bad_presence", "presence must be one of online, away, offline.")
+    await request.app[service_key].set_presence(_agent(request).id, value)
+    return web.json_response({"presence": value})
 
 
 @routes.get("/api/v1/conversations", name="api_conversations")

@@ -105,7 +105,11 @@ async def init_app(settings: Settings | None = None) -> web.Application:
     )
     # The agents' hub and the channels need the service, so they are attached after.
     service = ConversationService(
-        sessions, rasa, default_wait_seconds=settings.default_wait_seconds
+        sessions,
+        rasa,
+        default_wait_seconds=settings.default_wait_seconds,
+        service_hours=settings.in_service_hours,
+        service_hours_text=settings.service_hours.replace("-", "–"),
     )
     agents = AgentConsole(service, app[tokens_key], console_origins(settings))
     webchat = WebChat(service, settings.max_message_chars, origin_allowed)

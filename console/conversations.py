@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
@@ -35,6 +36,10 @@ log = logging.getLogger(__name__)
 
 State = ConversationState
 RECENT_WAITS = 20
+# An agent marked online longer ago than this without a word is taken to be gone.
+PRESENCE_TTL = timedelta(hours=12)
+# The "keep waiting" button of a callback offer: queue after all.
+QUEUE_PAYLOAD = "/queue"
 
 
 class ConversationError(Exception):
@@ -124,6 +129,17 @@ SYSTEM_TEXTS = {
         "How would you rate this conversation? (1–5, 5 is best)",
     ),
     "rating_thanks": ("感谢您的评价!", "Thank you for your feedback!"),
+    "no_agents": (
+        "抱歉,目前没有人工客服在线。我们可以在您方便的时间给您回电,您也可以继续等待。",
+        "Sorry, no agent is available right now. We can call you back at a time that suits you, "
+        "or you can keep waiting.",
+    ),
+    "after_hours": (
+        "抱歉,现在不在人工服务时间({hours},北京时间)。我们可以在服务时间内给您回电。",
+        "Sorry, our agents are available {hours} (China time). We can call you back then.",
+    ),
+    "callback_button": ("预约回电", "Call me back"),
+    "wait_button": ("继续等待", "Keep waiting"),
     "bot_unavailable": (
         "智能客服暂时无法回复,正在为您转接人工客服。",
         "Our assistant can't answer right now, so I'm putting you through to an agent.",
@@ -161,6 +177,8 @@ class ConversationService:
         bot: RasaClient,
         hub: AgentHub | None = None,
         default_wait_seconds: int = 60,
+        service_hours: Callable[[datetime], bool] | None = None,
+        service_hours_text: str = "",
     ):
         self.sessions = sessions
         self.bot = bot
@@ -168,6 +186,9 @@ class ConversationService:
         self.hub: AgentHub = hub or NoAgents()
         self.channels: dict[str, Channel] = {}
         self.default_wait_seconds = default_wait_seconds
+        # When people answer; outside these hours a handoff becomes a callback offer.
+        self.in_service_hours = service_hours or (lambda now: True)
+        self.service_hours_text = service_hours_text
         # Serialises the turns of one conversation in this process; sequence
         # numbers themselves come from an atomic UPDATE, safe across processes.
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -224,7 +245,11 @@ class ConversationService:
                 if language and language != conversation.language:
                     conversation.language = language
                 rated = text in RATING and text in offered
-                if rated:
+                if text == QUEUE_PAYLOAD and text in offered and conversation.state == State.BOT:
+                    message, forward = await self._keep_waiting(
+                        session, conversation, text, client_message_id, outbox
+                    )
+                elif rated:
                     message = await self._rating(
                         session, conversation, text, client_message_id, outbox
                     )
@@ -427,7 +452,7 @@ class ConversationService:
                         session, "bot_reply", conversation, data={"messages": len(outbox.messages)}
                     )
                 if handoff is not None and conversation.state == State.BOT:
-                    await self._queue(session, conversation, handoff, outbox)
+                    await self._hand_over(session, conversation, handoff, outbox)
                 elif resolved_by_bot and conversation.state == State.BOT:
                     # The bot saw the customer off: resolved without a person.
                     conversation.state = State.RESOLVED
@@ -436,6 +461,82 @@ class ConversationService:
                     await self._ask_for_rating(session, conversation, outbox)
                     outbox.state_changed = True
             await self._publish(outbox)
+
+    async def _hand_over(
+        self,
+        session: AsyncSession,
+        conversation: Conversation,
+        handoff: dict[str, Any],
+        outbox: Outbox,
+    ) -> None:
+        """Queue for a person when one can answer; otherwise offer a callback (and,
+        in service hours, waiting anyway)."""
+        after_hours = not self.in_service_hours(_now())
+        if not after_hours and await self._agents_online(session):
+            await self._queue(session, conversation, handoff, outbox)
+            return
+        # Kept for the "keep waiting" button.
+        self._remember_handoff(conversation, handoff)
+        self._record(
+            session, "handoff_deferred", conversation, data={**handoff, "after_hours": after_hours}
+        )
+        lang = conversation.language
+        callback = self._system_text("callback_button", lang)
+        buttons = [{"title": callback, "payload": callback}]
+        if not after_hours:
+            buttons.append(
+                {"title": self._system_text("wait_button", lang), "payload": QUEUE_PAYLOAD}
+            )
+        text = self._system_text("after_hours" if after_hours else "no_agents", lang)
+        outbox.messages.append(
+            await self._append(
+                session,
+                conversation,
+                SenderKind.SYSTEM,
+                text.format(hours=self.service_hours_text),
+                {"buttons": buttons},
+            )
+        )
+
+    async def _keep_waiting(
+        self,
+        session: AsyncSession,
+        conversation: Conversation,
+        text: str,
+        client_message_id: str | None,
+        outbox: Outbox,
+    ) -> tuple[Message, bool]:
+        """The customer chose to wait for a person although none is online."""
+        message = await self._append(
+            session, conversation, SenderKind.CUSTOMER, text, client_message_id=client_message_id
+        )
+        outbox.messages.append(message)
+        handoff = {
+            "team": conversation.team,
+            "reason": conversation.handoff_reason,
+            "summary": conversation.handoff_summary,
+        }
+        await self._queue(session, conversation, handoff, outbox)
+        return message, False
+
+    @staticmethod
+    async def _agents_online(session: AsyncSession) -> bool:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(Agent)
+            .where(
+                Agent.is_active.is_(True),
+                Agent.presence == "online",
+                Agent.presence_at > _now() - PRESENCE_TTL,
+            )
+        )
+        return bool(count)
+
+    @staticmethod
+    def _remember_handoff(conversation: Conversation, handoff: dict[str, Any]) -> None:
+        conversation.team = str(handoff.get("team") or "general")[:32]
+        conversation.handoff_reason = str(handoff.get("reason") or "bot")[:64]
+        conversation.handoff_summary = str(handoff.get("summary") or "")[:2000]
 
     async def _queue(
         self,
@@ -447,9 +548,7 @@ class ConversationService:
         now = _now()
         conversation.state = State.QUEUED
         conversation.queued_at = now
-        conversation.team = str(handoff.get("team") or "general")[:32]
-        conversation.handoff_reason = str(handoff.get("reason") or "bot")[:64]
-        conversation.handoff_summary = str(handoff.get("summary") or "")[:2000]
+        self._remember_handoff(conversation, handoff)
         self._record(session, "handoff", conversation, data=handoff)
         ahead = await session.scalar(
             select(func.count())
@@ -486,6 +585,15 @@ class ConversationService:
         return max(average, 1.0) * position
 
     # ---- agents ------------------------------------------------------------------
+
+    async def set_presence(self, agent_id: int, presence: str) -> None:
+        """online, away or offline: whether a handoff can be answered now."""
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(Agent)
+                .where(Agent.id == agent_id)
+                .values(presence=presence, presence_at=_now())
+            )
 
     async def list(
         self, state: str | None = None, agent: Agent | None = None

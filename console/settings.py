@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime, time
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -51,11 +53,30 @@ class Settings(BaseSettings):
     # Customer messages longer than this are refused.
     max_message_chars: int = Field(default=2000, ge=1)
 
+    # When agents answer and call back, in SERVICE_TIMEZONE; outside them a handoff
+    # becomes an offer of a callback. 00:00-24:00 means around the clock.
+    service_hours: str = Field(default="09:00-21:00", pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")
+    service_timezone: str = "Asia/Shanghai"
+
+    def service_window(self) -> tuple[time, time]:
+        opening, closing = (part.strip() for part in self.service_hours.split("-"))
+        return _clock(opening), _clock(closing)
+
+    def in_service_hours(self, now: datetime) -> bool:
+        opening, closing = self.service_window()
+        local = now.astimezone(ZoneInfo(self.service_timezone)).time()
+        return opening <= local < closing
+
     def widget_origin_list(self) -> list[str]:
         return [o.strip().rstrip("/") for o in self.widget_origins.split(",") if o.strip()]
 
     def console_origin(self) -> str:
         return (self.public_url or f"http://{self.console_host}:{self.console_port}").rstrip("/")
+
+
+def _clock(text: str) -> time:
+    hours, minutes = (int(part) for part in text.split(":"))
+    return time.max if hours == 24 else time(hours, minutes)
 
 
 def _secret_key(settings: Settings) -> str:

@@ -614,6 +614,7 @@ class _Generator:
             "city_tier": tier,
             "has_social_insurance": rng.random() < SOCIAL_INSURANCE_SHARE,
             "tags": [],
+            "bank_account": None,  # drawn with the claims' card
             "created_at": None,  # set from the first policy
         }
         return row, region
@@ -997,6 +998,7 @@ class _Generator:
         signed_up = max(first_day - timedelta(days=rng.randrange(0, 20)), adult_from)
         customer["created_at"] = _utc(signed_up, minute // 60, minute % 60)
         customer["tags"] = _tags(customer, policies)
+        customer["bank_account"] = _bank_account(cid, card)
         self.rows["customers"].append(customer)
 
     def fixed_customer(self, spec: dict[str, Any]) -> None:
@@ -1142,6 +1144,11 @@ def _t(month: int, day: int, hour: int, minute: int, year: int = 2026) -> dateti
     return _utc(date(year, month, day), hour, minute)
 
 
+def _bank_account(cid: int, last4: str) -> str:
+    """A 16-digit debit card number ending in the digits the claim notes quote."""
+    return f"6222{(cid * 7919 + 1301) % 10**8:08d}{last4}"
+
+
 def _paid_note(card: str) -> str:
     return f"已转账至尾号 {card} 的银行卡 / Paid to the bank card ending {card}"
 
@@ -1156,6 +1163,7 @@ DEMO_CUSTOMERS: dict[int, dict[str, Any]] = {
         "name": "张伟",
         "id_card_number": _fixed_id_card("110105", date(1986, 4, 12), "035"),
         "mobile": "13800138000",
+        "bank_account": "6217000010086217",
         "birth_date": date(1986, 4, 12),
         "gender": "M",
         "province": "北京",
@@ -1230,6 +1238,7 @@ DEMO_CUSTOMERS: dict[int, dict[str, Any]] = {
         "name": "李娜",
         "id_card_number": _fixed_id_card("510104", date(1979, 9, 23), "026"),
         "mobile": "13900139000",
+        "bank_account": "6222024402010932",
         "birth_date": date(1979, 9, 23),
         "gender": "F",
         "province": "四川",

@@ -89,6 +89,22 @@ def is_valid_claim_number(value: str) -> bool:
     return _valid("C", value)
 
 
+def make_complaint_number(serial: int) -> str:
+    """`T` (投诉) + 12 digits + a Luhn check digit."""
+    return _make("T", serial)
+
+
+def make_advance_payment_number(serial: int) -> str:
+    """`A` + 12 digits + a Luhn check digit."""
+    return _make("A", serial)
+
+
+def mask_bank_account(number: str) -> str:
+    """Only the last 4 digits: **** **** **** 6217."""
+    number = (number or "").replace(" ", "")
+    return "**** **** **** " + number[-4:] if len(number) >= 8 else "*" * len(number)
+
+
 def mask_id_card(number: str) -> str:
     """Keep the first 3 and last 4 characters: 110***********002X."""
     number = number or ""

@@ -111,6 +111,8 @@ class Customer(Base):
     city: Mapped[str] = mapped_column(String(32))
     city_tier: Mapped[int] = mapped_column(Integer)
     has_social_insurance: Mapped[bool] = mapped_column(Boolean)
+    # The card claims are paid into; only ever shown masked.
+    bank_account: Mapped[str | None] = mapped_column(String(19))
     tags: Mapped[list[str]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -200,6 +202,9 @@ class Agent(Base):
     role: Mapped[AgentRole] = mapped_column(_enum(AgentRole), default=AgentRole.AGENT)
     team: Mapped[str] = mapped_column(String(32), default="general")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # online, away or offline, set by the console's socket connections.
+    presence: Mapped[str] = mapped_column(String(16), default="offline", server_default="offline")
+    presence_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -312,6 +317,23 @@ class Callback(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class AdvancePayment(Base):
+    """A request that the insurer pays a hospital directly (垫付) for an admission."""
+
+    __tablename__ = "advance_payments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    policy_id: Mapped[int] = mapped_column(ForeignKey("policies.id"))
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
+    hospital: Mapped[str] = mapped_column(String(128))
+    admission_date: Mapped[date] = mapped_column(Date)
+    estimated_amount: Mapped[Decimal] = mapped_column(Money)
+    status: Mapped[TaskStatus] = mapped_column(_enum(TaskStatus), default=TaskStatus.OPEN)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class FollowUp(Base):
     __tablename__ = "follow_ups"
 
@@ -322,6 +344,7 @@ class FollowUp(Base):
     conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
     complaint_id: Mapped[int | None] = mapped_column(ForeignKey("complaints.id"))
     claim_id: Mapped[int | None] = mapped_column(ForeignKey("claims.id"))
+    advance_payment_id: Mapped[int | None] = mapped_column(ForeignKey("advance_payments.id"))
     team: Mapped[str] = mapped_column(String(32), default="general")
     assignee_agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -339,6 +362,8 @@ class OtpChallenge(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_uid: Mapped[str] = mapped_column(String(64), index=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    # Set when the code goes to a number other than the one on file (a callback number).
+    mobile: Mapped[str | None] = mapped_column(String(20))
     code_hash: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -63,20 +63,24 @@ async def locked_until(session: AsyncSession, customer_id: int) -> datetime | No
     return until if until and until > _now() else None
 
 
-async def send_code(session: AsyncSession, conversation_uid: str, customer: Customer) -> None:
-    """Create a challenge and send its code through the SMS gateway (the outbox)."""
+async def send_code(
+    session: AsyncSession, conversation_uid: str, customer: Customer, mobile: str | None = None
+) -> None:
+    """Create a challenge and send its code through the SMS gateway (the outbox): to
+    the mobile on file, or to `mobile`, a new number the customer wants to prove."""
     code = f"{secrets.randbelow(10**6):06d}"
     session.add(
         OtpChallenge(
             conversation_uid=conversation_uid,
             customer_id=customer.id,
+            mobile=mobile,
             code_hash=_hash(conversation_uid, code),
             expires_at=_now() + CODE_TTL,
         )
     )
     session.add(
         SmsOutbox(
-            mobile=customer.mobile,
+            mobile=mobile or customer.mobile,
             text=f"【健康险】您的验证码是{code},5分钟内有效,请勿告诉他人。"
             f"Your verification code is {code}, valid for 5 minutes.",
         )
@@ -95,6 +99,8 @@ class CodeCheck(enum.StrEnum):
 class CodeResult:
     outcome: CodeCheck
     customer_id: int | None = None
+    # The number the code went to, when it was not the one on file.
+    mobile: str | None = None
     remaining: int = 0
     minutes_locked: int = 0
 
@@ -119,7 +125,9 @@ async def check_code(session: AsyncSession, conversation_uid: str, text: str) ->
     match = CODE.search(text or "")
     if match and hmac.compare_digest(challenge.code_hash, _hash(conversation_uid, match.group())):
         challenge.verified_at = now
-        return CodeResult(CodeCheck.VERIFIED, customer_id=challenge.customer_id)
+        return CodeResult(
+            CodeCheck.VERIFIED, customer_id=challenge.customer_id, mobile=challenge.mobile
+        )
     challenge.attempts += 1
     if challenge.attempts >= MAX_WRONG_CODES:
         challenge.locked_until = now + LOCK_TIME

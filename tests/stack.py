@@ -5,6 +5,7 @@ its own process on free loopback ports, over a fresh SQLite store."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -72,6 +73,8 @@ class Stack:
             "PYTHONPATH": str(ROOT),
             "TF_CPP_MIN_LOG_LEVEL": "2",
             "RASA_TELEMETRY_ENABLED": "false",
+            # Agents answer around the clock here, so handoffs do not depend on the hour.
+            "SERVICE_HOURS": "00:00-24:00",
         }
         commands = {
             "actions": [
@@ -104,10 +107,21 @@ class Stack:
             stack.launch(name)
         try:
             stack.wait_healthy(timeout)
+            stack.sign_in("supervisor1")
         except BaseException:
             stack.stop()
             raise
         return stack
+
+    def sign_in(self, username: str) -> str:
+        """Sign an agent in through the API, which puts them online; returns the token."""
+        request = urllib.request.Request(
+            f"{self.base_url}/api/v1/auth/login",
+            data=json.dumps({"username": username, "password": self.password}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())["token"]
 
     def launch(self, name: str) -> None:
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process

@@ -210,24 +210,47 @@ async def test_resent_message_is_stored_once(stack: Stack):
     await customer.disconnect()
 
 
-async def verify(stack: Stack, customer: Customer, question: str) -> list[dict]:
+PROMPTS = {
+    "zh": ("保单号或身份证号", "6位验证码", "身份验证成功"),
+    "en": ("policy number or your ID card number", "6-digit code", "you're verified"),
+}
+
+
+async def verify(stack: Stack, customer: Customer, question: str, lang: str = "zh") -> list[dict]:
     """Ask something that needs verification, and verify as demo customer 1
     with the code from the SMS outbox; returns what came after the code."""
+    identify, enter_code, verified = PROMPTS[lang]
     [(mobile,)] = store_rows(stack, "SELECT mobile FROM customers WHERE id=1")
     [(policy_number,)] = store_rows(
         stack, "SELECT number FROM policies WHERE holder_id=1 ORDER BY id LIMIT 1"
     )
     await customer.say(question)
-    asked = await customer.until(lambda m: "保单号或身份证号" in m.get("text", ""))
+    asked = await customer.until(lambda m: identify in m.get("text", ""))
     assert not any(re.search(r"C\d{13}", m.get("text", "")) for m in asked)
     await customer.say(policy_number)
-    await customer.until(lambda m: "验证码" in m.get("text", "") and "6位" in m.get("text", ""))
+    await customer.until(lambda m: enter_code in m.get("text", ""))
     [(sms,)] = store_rows(
         stack, "SELECT text FROM sms_outbox WHERE mobile=? ORDER BY id DESC LIMIT 1", mobile
     )
     code = re.search(r"\d{6}", sms).group()
-    await customer.say(f"验证码 {code}")
-    return await customer.until(lambda m: "身份验证成功" in m.get("text", ""))
+    await customer.say(code if lang == "en" else f"验证码 {code}")
+    return await customer.until(lambda m: verified in m.get("text", ""))
+
+
+async def answer(customer: Customer, text: str, expect: str, timeout: float = 30) -> list[dict]:
+    """Say something, and wait for a reply containing `expect`."""
+    await customer.say(text)
+    return await customer.until(lambda m: expect in m.get("text", ""), timeout=timeout)
+
+
+def button(messages: list[dict], title_part: str) -> str:
+    """The payload of an offered button whose title contains `title_part`."""
+    return next(
+        b["payload"]
+        for m in reversed(messages)
+        for b in m.get("quick_replies") or []
+        if title_part in b["title"]
+    )
 
 
 async def test_claim_status_after_verification_with_the_sms_code(stack: Stack):
@@ -304,25 +327,95 @@ async def test_claim_documents_with_the_kind_chosen_by_button(stack: Stack):
     await customer.disconnect()
 
 
-async def test_a_complaint_reaches_the_complaints_team(stack: Stack):
+async def test_a_complaint_is_recorded_with_a_follow_up_then_reaches_the_team(stack: Stack):
     customer = Customer(stack.base_url)
     session_id = await customer.connect()
-    await customer.say("你们理赔太慢了，我要投诉")
-    await customer.until(is_queue_message)
-    [(state, team)] = store_rows(
-        stack,
-        "SELECT state, team FROM conversations WHERE id=?",
-        conversation_id(stack, session_id),
+    asked = await answer(customer, "你们理赔太慢了，我要投诉", "投诉的是哪方面")
+    await answer(customer, button(asked, "理赔"), "描述一下")
+    await answer(customer, "住院的理赔交了材料一个月了还没有结果", "怎样处理")
+    offer = await answer(customer, "希望尽快赔付并给个说法", "需要现在为您转接")
+    recorded = next(m["text"] for m in offer if "投诉已登记" in m.get("text", ""))
+    number = re.search(r"T\d{13}", recorded).group()
+    cid = conversation_id(stack, session_id)
+    [(category, description, due)] = store_rows(
+        stack, "SELECT category, description, due_at FROM complaints WHERE number=?", number
     )
+    assert category == "claims" and "一个月" in description and due
+    [(team, kind)] = store_rows(
+        stack,
+        "SELECT f.team, f.kind FROM follow_ups f JOIN complaints c ON c.id=f.complaint_id "
+        "WHERE c.number=? AND f.conversation_id=?",
+        number,
+        cid,
+    )
+    assert (team, kind) == ("complaints", "complaint")
+    # the customer takes the offer of a person
+    await customer.say(button(offer, "转人工"))
+    await customer.until(is_queue_message)
+    [(state, team)] = store_rows(stack, "SELECT state, team FROM conversations WHERE id=?", cid)
     assert (state, team) == ("queued", "complaints")
     await customer.disconnect()
 
 
-async def test_a_callback_is_booked_on_the_number_on_file(stack: Stack):
+async def test_a_claim_filed_in_chat_is_in_the_store_in_english(stack: Stack):
+    [(policy, holder_name)] = store_rows(
+        stack,
+        "SELECT p.number, c.name FROM policies p JOIN customers c ON c.id=p.holder_id "
+        "WHERE p.holder_id=1 AND p.kind='long_term_medical'",
+    )
+    customer = Customer(stack.base_url)
+    session_id = await customer.connect()
+    await verify(stack, customer, "I want to file a claim", lang="en")
+    asked = await customer.until(lambda m: "Which policy" in m.get("text", ""))
+    asked = await answer(customer, button(asked, policy), "Who is the claim for")
+    asked = await answer(customer, button(asked, holder_name), "What kind of claim")
+    await answer(customer, button(asked, "hospitalisation"), "When did it happen")
+    # a date in the future is refused and asked again
+    await answer(customer, "next year, Dec 31 2099", "can't be in the future")
+    await answer(customer, "3 days ago", "Which hospital")
+    await answer(customer, "Peking Union Medical College Hospital", "How much")
+    asked = await answer(customer, "12,800.50 yuan", "bank card on file")
+    assert "**** **** **** 6217" in asked[-1]["text"]
+    filed = await answer(customer, button(asked, "Yes"), "Your claim is filed")
+    number = re.search(r"C\d{13}", filed[-1]["text"]).group()
+    checklist = await customer.until(lambda m: "discharge summary" in m.get("text", ""))
+    assert checklist
+    [(stage, amount, hospital, holder)] = store_rows(
+        stack,
+        "SELECT c.stage, c.amount_claimed, c.hospital, p.holder_id FROM claims c "
+        "JOIN policies p ON p.id=c.policy_id WHERE c.number=?",
+        number,
+    )
+    assert (stage, float(amount), holder) == ("submitted", 12800.5, 1)
+    assert hospital == "Peking Union Medical College Hospital"
+    # and the bot can now tell its status
+    await answer(customer, f"what's the status of claim {number}?", f"Claim {number}")
+    [(kind,)] = store_rows(
+        stack,
+        "SELECT kind FROM events WHERE conversation_id=? AND kind='claim_filed'",
+        conversation_id(stack, session_id),
+    )
+    assert kind == "claim_filed"
+    await customer.disconnect()
+
+
+async def test_the_language_follows_the_customer_mid_conversation(stack: Stack):
+    customer = Customer(stack.base_url)
+    await customer.connect()
+    await answer(customer, "你好", "您好")
+    await answer(customer, "hi, what products do you have?", "Our main products")
+    await answer(customer, "重疾险的等待期多久", "等待期")
+    await customer.disconnect()
+
+
+async def test_a_callback_is_booked_for_a_chosen_window_on_the_number_on_file(stack: Stack):
     customer = Customer(stack.base_url)
     session_id = await customer.connect()
     await verify(stack, customer, "请给我回个电话")
-    booked = await customer.until(lambda m: "电话回访" in m.get("text", ""))
+    asked = await customer.until(lambda m: "什么时间方便接听" in m.get("text", ""))
+    window = asked[-1]["quick_replies"][1]["payload"]
+    asked = await answer(customer, window, "预留的手机")
+    booked = await answer(customer, button(asked, "本机"), "电话回访")
     assert "138****8000" in booked[-1]["text"]
     [(phone, customer_id)] = store_rows(
         stack,

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import re
 from abc import abstractmethod
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from bot.actions.common import language, sessions, start_verification, verified_customer
+from bot.actions.common import language, sessions, verified_customer
+from bot.actions.handoff import guarded
+from store.identifiers import mask_id_card
 from store.models import Claim, ClaimStage, Policy
 
 CLAIM_NUMBER = re.compile(r"C\d{13}", re.IGNORECASE)
+POLICY_NUMBER = re.compile(r"P\d{13}", re.IGNORECASE)
 RECENT_CLAIMS = 3
 
 STAGES = {
@@ -56,6 +61,24 @@ def _money(amount: Decimal | None) -> str:
     return f"¥{amount:,.2f}" if amount is not None else "-"
 
 
+# How long each open stage usually takes to move on (the service promise behind
+# "expected completion"); documents pending waits for the customer instead.
+STAGE_TIMES = {
+    ClaimStage.SUBMITTED: timedelta(days=1),
+    ClaimStage.REVIEWING: timedelta(days=3),
+    ClaimStage.INVESTIGATING: timedelta(days=30),
+    ClaimStage.APPROVED: timedelta(days=1),
+}
+
+
+def expected_completion(claim: Claim) -> datetime | None:
+    """When an open claim should be settled: from its latest stage change."""
+    if claim.stage not in STAGE_TIMES or claim.missing_documents:
+        return None
+    since = max((change.at for change in claim.history), default=claim.submitted_at)
+    return since + STAGE_TIMES[claim.stage]
+
+
 def claim_text(claim: Claim, lang: str) -> str:
     """One claim in plain language: stage and its history, amounts, what is missing."""
     stage = _pick(STAGES[claim.stage], lang)
@@ -74,6 +97,8 @@ def claim_text(claim: Claim, lang: str) -> str:
             lines.append(f"Progress: {history}")
         if claim.missing_documents:
             lines.append("Still needed: " + "; ".join(claim.missing_documents))
+        if expected := expected_completion(claim):
+            lines.append(f"Expected to be settled by {expected:%Y-%m-%d}.")
         if claim.rejection_reason:
             lines.append(f"Reason: {claim.rejection_reason}")
     else:
@@ -87,32 +112,61 @@ def claim_text(claim: Claim, lang: str) -> str:
             lines.append(f"进度:{history}")
         if claim.missing_documents:
             lines.append("还需补充:" + ";".join(claim.missing_documents))
+        if expected := expected_completion(claim):
+            lines.append(f"预计 {expected:%Y-%m-%d} 前处理完毕。")
         if claim.rejection_reason:
             lines.append(f"原因:{claim.rejection_reason}")
     return "\n".join(lines)
 
 
-def policy_text(policy: Policy, lang: str) -> str:
+def renewal_date(policy: Policy, today: date) -> date | None:
+    """When the premium is next due: the next anniversary inside the term of a
+    long-term policy, the expiry of a one-year one."""
+    if policy.status.value != "active":
+        return None
+    if not policy.long_term:
+        return policy.expiry_date
+    years = max(1, today.year - policy.effective_date.year)
+    for extra in range(years, years + 2):
+        anniversary = _anniversary(policy.effective_date, extra)
+        if anniversary > today:
+            return anniversary if anniversary <= policy.expiry_date else None
+    return None
+
+
+def _anniversary(start: date, years: int) -> date:
+    try:
+        return start.replace(year=start.year + years)
+    except ValueError:  # 29 February
+        return start.replace(year=start.year + years, day=28)
+
+
+def policy_text(policy: Policy, lang: str, today: date | None = None) -> str:
     kind = _pick(POLICY_KINDS[policy.kind.value], lang)
     status = _pick(POLICY_STATUSES[policy.status.value], lang)
-    members = ", ".join(member.name for member in policy.members)
+    members = ", ".join(
+        f"{member.name} ({mask_id_card(member.id_card_number)})" for member in policy.members
+    )
+    renews = renewal_date(policy, today or date.today())
     if lang == "en":
-        return (
+        text = (
             f"Policy {policy.number}: {policy.product_name} ({kind}), {status}. "
-            f"Sum insured {_money(policy.sum_insured)}, premium {_money(policy.premium)}, "
+            f"Sum insured {_money(policy.sum_insured)}, premium {_money(policy.premium)} a year, "
             f"{policy.effective_date:%Y-%m-%d} to {policy.expiry_date:%Y-%m-%d}. "
             f"Insured: {members}."
         )
-    return (
+        return text + (f" Next premium due {renews:%Y-%m-%d}." if renews else "")
+    text = (
         f"保单 {policy.number}:{policy.product_name}({kind}),{status}。"
-        f"保额 {_money(policy.sum_insured)},保费 {_money(policy.premium)},"
+        f"保额 {_money(policy.sum_insured)},年保费 {_money(policy.premium)},"
         f"保障期间 {policy.effective_date:%Y-%m-%d} 至 {policy.expiry_date:%Y-%m-%d}。"
         f"被保险人:{members}。"
     )
+    return text + (f"下次续费日 {renews:%Y-%m-%d}。" if renews else "")
 
 
 async def describe_claims(
-    dispatcher: CollectingDispatcher, tracker: Tracker, customer_id: int
+    dispatcher: CollectingDispatcher, tracker: Tracker, customer_id: int, named: str = ""
 ) -> None:
     """Tell the customer about the claim they named, or their most recent claims.
     Only claims on policies the verified customer holds are ever shown."""
@@ -124,9 +178,8 @@ async def describe_claims(
         .options(selectinload(Claim.history))
         .order_by(Claim.submitted_at.desc())
     )
-    named = CLAIM_NUMBER.search(tracker.latest_message.get("text") or "")
     if named:
-        query = query.where(Claim.number == named.group().upper())
+        query = query.where(Claim.number == named)
     async with sessions()() as session:
         claims = (await session.scalars(query.limit(RECENT_CLAIMS))).all()
     if not claims:
@@ -137,18 +190,20 @@ async def describe_claims(
 
 
 async def describe_policies(
-    dispatcher: CollectingDispatcher, tracker: Tracker, customer_id: int
+    dispatcher: CollectingDispatcher, tracker: Tracker, customer_id: int, named: str = ""
 ) -> None:
     lang = language(tracker)
+    query = (
+        select(Policy)
+        .where(Policy.holder_id == customer_id)
+        .options(selectinload(Policy.members))
+        .order_by(Policy.effective_date.desc())
+    )
+    # One policy when the customer named it (only among their own).
+    if named:
+        query = query.where(Policy.number == named)
     async with sessions()() as session:
-        policies = (
-            await session.scalars(
-                select(Policy)
-                .where(Policy.holder_id == customer_id)
-                .options(selectinload(Policy.members))
-                .order_by(Policy.effective_date.desc())
-            )
-        ).all()
+        policies = (await session.scalars(query)).all()
     if not policies:
         dispatcher.utter_message(response="utter_no_policies")
         return
@@ -157,26 +212,31 @@ async def describe_policies(
 
 
 class VerifiedLookup(Action):
-    """Answers from the verified customer's records, verifying them first if needed."""
+    """Remembers what the customer asked for. The verification form runs next (at
+    once done when they are verified already) and action_after_verification answers."""
 
     request: str
+    number: re.Pattern[str]
 
     @abstractmethod
     def name(self) -> str: ...
 
+    @guarded
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[dict[str, Any]]:
-        customer_id = verified_customer(tracker)
-        if customer_id is None:
-            return start_verification(dispatcher, self.request)
-        await self.describe(dispatcher, tracker, customer_id)
-        return []
+        if verified_customer(tracker) is None:
+            dispatcher.utter_message(response="utter_verification_needed")
+        # A claim or policy number the customer named travels with the request.
+        text = (tracker.latest_message.get("text") or "").replace(" ", "")
+        named = self.number.search(text)
+        request = f"{self.request}:{named.group().upper()}" if named else self.request
+        return [SlotSet("pending_request", request)]
 
 
 class ActionClaimStatus(VerifiedLookup):
     request = "claim_status"
-    describe = staticmethod(describe_claims)
+    number = CLAIM_NUMBER
 
     def name(self) -> str:
         return "action_claim_status"
@@ -184,7 +244,7 @@ class ActionClaimStatus(VerifiedLookup):
 
 class ActionPolicySummary(VerifiedLookup):
     request = "policy"
-    describe = staticmethod(describe_policies)
+    number = POLICY_NUMBER
 
     def name(self) -> str:
         return "action_policy_summary"

@@ -13,6 +13,7 @@ from rasa_sdk.types import DomainDict
 from ruamel.yaml import YAML
 
 from bot.actions.common import language
+from bot.actions.handoff import guarded
 
 CHECKLISTS = Path(__file__).resolve().parent / "data" / "claim_documents.yml"
 # Words that name a kind of claim, in either language.
@@ -58,6 +59,7 @@ class ActionClaimDocuments(Action):
     def name(self) -> str:
         return "action_claim_documents"
 
+    @guarded
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[dict[str, Any]]:

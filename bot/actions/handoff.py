@@ -3,11 +3,17 @@
 
 from __future__ import annotations
 
+import functools
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
+
+log = logging.getLogger(__name__)
 
 # Which team takes a conversation, by what the customer talked about last.
 TEAM_BY_INTENT = {
@@ -51,3 +57,28 @@ def hand_over(
     """Tell the customer, and give the gateway the handoff directive."""
     dispatcher.utter_message(response="utter_handoff")
     dispatcher.utter_message(json_message={"handoff": handoff_directive(tracker, reason)})
+
+
+Run = Callable[[Any, CollectingDispatcher, Tracker, DomainDict], Awaitable[list[dict[str, Any]]]]
+
+
+def guarded(run: Run) -> Run:
+    """An action that fails (the store is down, a bug) hands the customer to a person
+    rather than leaving them unanswered, and ends any form it was part of."""
+
+    @functools.wraps(run)
+    async def safe_run(
+        self: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[dict[str, Any]]:
+        try:
+            return await run(self, dispatcher, tracker, domain)
+        except Exception:
+            log.exception("action %s failed; handing over", self.name())
+            dispatcher.messages.clear()
+            dispatcher.utter_message(response="utter_action_failed")
+            dispatcher.utter_message(
+                json_message={"handoff": handoff_directive(tracker, "action_failed")}
+            )
+            return [ActiveLoop(None), SlotSet("requested_slot", None)]
+
+    return safe_run

@@ -5,27 +5,33 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy import select
 
-from bot.actions.callbacks import schedule_callback
 from bot.actions.claims import describe_claims, describe_policies
-from bot.actions.common import sessions
+from bot.actions.common import sessions, verified_customer
+from bot.actions.handoff import guarded
 from store.identifiers import mask_mobile
 from store.models import Conversation, Customer, Event
 from store.verification import CodeCheck, check_code, find_customer, locked_until, send_code
 
+# Every form that discloses or changes a customer's records starts with these.
+VERIFICATION_SLOTS = ("identity_number", "otp_code")
+IDENTIFIED, VERIFIED = "identified", "verified"
 
-class ValidateVerificationForm(FormValidationAction):
-    def name(self) -> str:
-        return "validate_verification_form"
+
+class VerificationSlots:
+    """Validators for the verification slots, shared by every form that needs them.
+    Once the customer is verified the slots stay filled and pass unchanged."""
 
     async def validate_identity_number(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        if verified_customer(tracker) is not None:
+            return {"identity_number": IDENTIFIED}
         async with sessions().begin() as session:
             customer = await find_customer(session, str(value or ""))
             if customer is None:
@@ -40,18 +46,20 @@ class ValidateVerificationForm(FormValidationAction):
                 response="utter_code_sent", mobile=mask_mobile(customer.mobile)
             )
         # Keep no identifier in the tracker; the challenge row knows the customer.
-        return {"identity_number": "identified"}
+        return {"identity_number": IDENTIFIED}
 
     async def validate_otp_code(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        if verified_customer(tracker) is not None:
+            return {"otp_code": VERIFIED}
         async with sessions().begin() as session:
             result = await check_code(session, tracker.sender_id, str(value or ""))
             match result.outcome:
                 case CodeCheck.VERIFIED:
                     await _link_conversation(session, tracker.sender_id, result.customer_id)
                     dispatcher.utter_message(response="utter_verified")
-                    return {"otp_code": "verified", "customer_id": result.customer_id}
+                    return {"otp_code": VERIFIED, "customer_id": result.customer_id}
                 case CodeCheck.WRONG:
                     dispatcher.utter_message(
                         response="utter_code_wrong", remaining=result.remaining
@@ -77,22 +85,20 @@ class ActionAfterVerification(Action):
     def name(self) -> str:
         return "action_after_verification"
 
+    @guarded
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[dict[str, Any]]:
         customer_id = tracker.get_slot("customer_id")
-        request = tracker.get_slot("pending_request")
-        events: list[dict[str, Any]] = [SlotSet("pending_request", None), SlotSet("otp_code", None)]
+        request, _, named = (tracker.get_slot("pending_request") or "").partition(":")
+        events: list[dict[str, Any]] = [SlotSet("pending_request", None)]
         if customer_id is None:
-            return events
+            # Cancelled before the code was right: start from the beginning next time.
+            return events + [SlotSet(slot, None) for slot in VERIFICATION_SLOTS]
         if request == "claim_status":
-            await describe_claims(dispatcher, tracker, int(customer_id))
+            await describe_claims(dispatcher, tracker, int(customer_id), named)
         elif request == "policy":
-            await describe_policies(dispatcher, tracker, int(customer_id))
-        elif request == "callback":
-            await schedule_callback(dispatcher, tracker, int(customer_id))
-        else:
-            dispatcher.utter_message(response="utter_anything_else")
+            await describe_policies(dispatcher, tracker, int(customer_id), named)
         return events
 
 

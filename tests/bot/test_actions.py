@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from rasa_sdk import Tracker
-from rasa_sdk.events import FollowupAction, SlotSet, UserUtteranceReverted
+from rasa_sdk.events import SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions import common
@@ -17,6 +17,7 @@ from bot.actions.claims import ActionClaimStatus, ActionPolicySummary
 from bot.actions.documents import ActionClaimDocuments
 from bot.actions.fallback import ActionDefaultFallback
 from bot.actions.handoff import ActionHandoff
+from bot.actions.verification import ActionAfterVerification
 from console.settings import get_settings
 from store.demo import generate
 
@@ -103,8 +104,18 @@ async def test_handoff_directive_names_the_team_and_summarises():
 )
 async def test_nothing_is_disclosed_before_verification(action_class, pending):
     events, messages = await run(action_class, [user("我的理赔到哪了", "ask_claim_status")])
-    assert events == [SlotSet("pending_request", pending), FollowupAction("verification_form")]
+    assert events == [SlotSet("pending_request", pending)]
     assert [m["response"] for m in messages] == ["utter_verification_needed"]
+
+
+async def test_a_named_number_travels_with_the_request_and_verified_customers_are_not_asked():
+    events, messages = await run(
+        ActionClaimStatus,
+        [user("查一下 c0000000000018 到哪了", "ask_claim_status")],
+        {"customer_id": 1},
+    )
+    assert events == [SlotSet("pending_request", "claim_status:C0000000000018")]
+    assert messages == []
 
 
 async def test_documents_for_a_named_kind_of_claim():
@@ -159,23 +170,27 @@ async def store(sqlite_url, monkeypatch):
 
 async def test_claim_status_shows_only_the_verified_customers_claims(store):
     events, messages = await run(
-        ActionClaimStatus, [user("我的理赔到哪了", "ask_claim_status")], {"customer_id": 1}
+        ActionAfterVerification,
+        [user("123456", "inform")],
+        {"customer_id": 1, "pending_request": "claim_status"},
     )
-    assert events == []
+    assert events == [SlotSet("pending_request", None)]
     texts = [m["text"] for m in messages]
     assert len(texts) == 2
     assert any("审核中" in t for t in texts) and any("已赔付" in t for t in texts)
     _, others = await run(
-        ActionClaimStatus, [user("我的理赔到哪了", "ask_claim_status")], {"customer_id": 2}
+        ActionAfterVerification,
+        [user("我的理赔到哪了", "ask_claim_status")],
+        {"customer_id": 2, "pending_request": "claim_status"},
     )
     assert not set(texts) & {m["text"] for m in others}
     assert "待补充材料" in others[0]["text"] and "还需补充" in others[0]["text"]
 
 
 async def test_a_named_claim_of_someone_else_is_not_shown(store):
-    _, mine = await run(ActionClaimStatus, [user("x", "ask_claim_status")], {"customer_id": 2})
-    number = mine[0]["text"].split()[1].split("(")[0]
-    _, messages = await run(
-        ActionClaimStatus, [user(f"查一下 {number}", "ask_claim_status")], {"customer_id": 1}
-    )
+    mine = {"customer_id": 2, "pending_request": "claim_status"}
+    _, messages = await run(ActionAfterVerification, [user("x", "ask_claim_status")], mine)
+    number = messages[0]["text"].split()[1].split("(")[0]
+    theirs = {"customer_id": 1, "pending_request": f"claim_status:{number}"}
+    _, messages = await run(ActionAfterVerification, [user("x", "ask_claim_status")], theirs)
     assert [m["response"] for m in messages] == ["utter_no_claims"]

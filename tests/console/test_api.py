@@ -77,6 +77,8 @@ async def test_api_needs_a_valid_token(client):
 
 
 async def test_bot_outage_queues_and_only_the_assigned_agent_works_it(client):
+    # Signed in through the API, the agents are online, so the handoff queues.
+    first, second = await token(client, "agent1"), await token(client, "agent2")
     customer = Customer(client.base)
     await customer.connect()
     await customer.say("<script>alert(1)</script> hello")
@@ -84,7 +86,6 @@ async def test_bot_outage_queues_and_only_the_assigned_agent_works_it(client):
     assert "agent" in received[0]["text"]
     await customer.disconnect()
 
-    first, second = await token(client, "agent1"), await token(client, "agent2")
     [queued] = (
         await (await client.get("/api/v1/conversations?state=queued", headers=bearer(first))).json()
     )["conversations"]

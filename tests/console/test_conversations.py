@@ -73,6 +73,10 @@ async def service(sessions):
     service = ConversationService(sessions, ScriptedBot(), recorder, default_wait_seconds=30)
     service.add_channel(recorder)
     service.recorder = recorder
+    # Someone is on duty, so handoffs queue; the callback-offer tests take them off.
+    on_duty = await make_agent(sessions, "on-duty")
+    await service.set_presence(on_duty.id, "online")
+    service.on_duty = on_duty
     return service
 
 
@@ -153,6 +157,49 @@ async def test_queue_position_counts_those_ahead(service):
     last = (await service.messages_after(conversation.id))[-1]
     assert last["payload"]["queue"]["position"] == 3
     assert "2 customer(s) ahead" in last["text"]
+
+
+async def test_with_nobody_online_a_handoff_offers_a_callback_or_waiting(service, sessions):
+    await service.set_presence(service.on_duty.id, "away")
+    conversation, _ = await service.open("web", "s-away")
+    await service.customer_message(conversation.id, "转人工", wait_for_bot=True)
+    offer = (await service.messages_after(conversation.id))[-1]
+    assert offer["sender"] == "system" and "没有人工客服在线" in offer["text"]
+    assert [b["payload"] for b in offer["payload"]["buttons"]] == ["预约回电", "/queue"]
+    async with sessions() as session:
+        assert (await session.get(Conversation, conversation.id)).state == "bot"
+    # "Call me back" is an ordinary message for the bot (its callback form)
+    await service.customer_message(conversation.id, "预约回电", wait_for_bot=True)
+    assert service.bot.sent[-1][1] == "预约回电"
+    # "Keep waiting" queues after all, with the team the bot chose, without asking the bot
+    await service.customer_message(conversation.id, "转人工", wait_for_bot=True)
+    sent = len(service.bot.sent)
+    await service.customer_message(conversation.id, "/queue", wait_for_bot=True)
+    assert len(service.bot.sent) == sent
+    async with sessions() as session:
+        stored = await session.get(Conversation, conversation.id)
+        kinds = (
+            await session.scalars(
+                select(Event.kind).where(Event.conversation_id == conversation.id)
+            )
+        ).all()
+    assert stored.state == "queued" and stored.team == "claims"
+    assert kinds.count("handoff_deferred") == 2 and kinds[-1] == "handoff"
+
+
+async def test_outside_service_hours_only_a_callback_is_offered(service, sessions):
+    service.in_service_hours = lambda now: False
+    service.service_hours_text = "09:00–21:00"
+    conversation, _ = await service.open("web", "s-night")
+    await service.customer_message(conversation.id, "I want a human", wait_for_bot=True)
+    offer = (await service.messages_after(conversation.id))[-1]
+    assert "09:00–21:00" in offer["text"]
+    assert [b["payload"] for b in offer["payload"]["buttons"]] == ["Call me back"]
+    # a typed /queue is not an offered button: it goes to the bot as plain text
+    await service.customer_message(conversation.id, "/queue", wait_for_bot=True)
+    assert service.bot.sent[-1][1] == "queue"
+    async with sessions() as session:
+        assert (await session.get(Conversation, conversation.id)).state == "bot"
 
 
 async def test_bot_outage_hands_the_customer_to_people(service, sessions):

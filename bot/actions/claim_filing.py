@@ -1,0 +1,405 @@
+"""Filing a claim in chat: policy, insured person, kind, incident date, hospital,
+amount and the bank card on file, each checked against the store; then the claim
+is created and the customer gets its number and the checklist for its kind."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from bot.actions.claims import CLAIM_KINDS, POLICY_NUMBER, _money, _pick
+from bot.actions.common import language, sessions, verified_customer
+from bot.actions.documents import KIND_WORDS, checklist_text, checklists
+from bot.actions.forms import ServiceForm, StartForm, SubmitForm, conversation_id
+from bot.actions.handoff import guarded, hand_over
+from bot.actions.parsing import CHINA, parse_amount, parse_date
+from store.identifiers import make_claim_number, mask_bank_account
+from store.models import (
+    Claim,
+    ClaimKind,
+    ClaimStage,
+    ClaimStageChange,
+    Customer,
+    Event,
+    InsuredMember,
+    Policy,
+    PolicyKind,
+    PolicyStatus,
+)
+
+SLOTS = (
+    "claim_policy",
+    "claim_member",
+    "claim_type",
+    "claim_date",
+    "claim_hospital",
+    "claim_amount",
+    "claim_bank",
+)
+# Health claims must be made within two years of the incident.
+CLAIM_TIME_LIMIT = timedelta(days=730)
+MAX_AMOUNT = Decimal("10000000")
+KINDS_BY_POLICY = {
+    PolicyKind.LONG_TERM_MEDICAL: ("hospitalisation", "outpatient"),
+    PolicyKind.SHORT_TERM_MEDICAL: ("hospitalisation", "outpatient"),
+    PolicyKind.CRITICAL_ILLNESS: ("critical_illness",),
+    PolicyKind.ACCIDENT: ("accident",),
+}
+RELATIONS = {
+    "self": ("本人", "自己", "我自己", "是我", "me", "myself", "self", "i am", "i'm"),
+    "spouse": ("配偶", "妻子", "老婆", "丈夫", "老公", "爱人", "spouse", "wife", "husband"),
+    "child": ("孩子", "儿子", "女儿", "小孩", "child", "son", "daughter", "kid"),
+    "parent": ("父亲", "母亲", "爸", "妈", "parent", "father", "mother", "dad", "mum", "mom"),
+}
+YES = re.compile(r"^\s*(是|是的|对|对的|确认|没错|好的?|可以|嗯|yes|yep|yeah|y|ok|okay|correct|"
+                 r"confirm(ed)?|that'?s right|right)\s*[!!。.]*\s*$", re.IGNORECASE)  # fmt: skip
+CHANGE = re.compile(r"(不是|不对|换|更换|改|新卡|另一张|no\b|change|another|different|new card)",
+                    re.IGNORECASE)  # fmt: skip
+THIS_ONE = ("这个", "这份", "就这", "that", "this")
+SUBMITTED_IN_CHAT = "在线客服提交 / Submitted in online chat"
+
+
+def today() -> date:
+    return datetime.now(CHINA).date()
+
+
+async def customer_policies(session, customer_id: int) -> list[Policy]:
+    """Policies a claim can be made on: in force, or ended within the time limit."""
+    since = today() - CLAIM_TIME_LIMIT
+    return list(
+        (
+            await session.scalars(
+                select(Policy)
+                .where(Policy.holder_id == customer_id, Policy.expiry_date >= since)
+                .where(Policy.status != PolicyStatus.CANCELLED)
+                .options(selectinload(Policy.members))
+                .order_by(Policy.effective_date.desc())
+            )
+        ).all()
+    )
+
+
+async def chosen_policy(session, tracker: Tracker) -> Policy | None:
+    number = tracker.get_slot("claim_policy")
+    customer_id = verified_customer(tracker)
+    if not number or customer_id is None:
+        return None
+    return await session.scalar(
+        select(Policy)
+        .where(Policy.number == number, Policy.holder_id == customer_id)
+        .options(selectinload(Policy.members))
+    )
+
+
+def kind_from_text(text: str) -> str | None:
+    text = text.lower()
+    for kind, entry in checklists().items():
+        if text.strip() in (entry["zh"], entry["en"]):
+            return kind
+    return next((k for k, words in KIND_WORDS.items() if any(w in text for w in words)), None)
+
+
+def member_from_text(text: str, members: list[InsuredMember]) -> InsuredMember | None:
+    compact = text.replace(" ", "").lower()
+    named = [m for m in members if m.name and m.name in compact]
+    if len(named) == 1:
+        return named[0]
+    for relation, words in RELATIONS.items():
+        if any(w in compact or w in text.lower() for w in words):
+            matches = [m for m in members if m.relation == relation]
+            if len(matches) == 1:
+                return matches[0]
+    return None
+
+
+def _buttons(pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
+    # Plain-text payloads: the form reads them like typed answers.
+    return [{"title": title, "payload": payload} for title, payload in pairs]
+
+
+class ActionStartClaim(StartForm):
+    slots = SLOTS
+    intro = "utter_start_claim"
+
+    def name(self) -> str:
+        return "action_start_claim"
+
+    run = guarded(StartForm.run)
+
+
+class ActionAskClaimPolicy(Action):
+    """Asks which policy, with a button for each."""
+
+    def name(self) -> str:
+        return "action_ask_claim_policy"
+
+    @guarded
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[dict[str, Any]]:
+        async with sessions()() as session:
+            policies = await customer_policies(session, verified_customer(tracker) or 0)
+        buttons = _buttons([(f"{p.product_name} {p.number}", p.number) for p in policies])
+        dispatcher.utter_message(response="utter_ask_claim_policy", buttons=buttons)
+        return []
+
+
+class ActionAskClaimMember(Action):
+    def name(self) -> str:
+        return "action_ask_claim_member"
+
+    @guarded
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[dict[str, Any]]:
+        async with sessions()() as session:
+            policy = await chosen_policy(session, tracker)
+        members = policy.members if policy else []
+        dispatcher.utter_message(
+            response="utter_ask_claim_member",
+            buttons=_buttons([(m.name, m.name) for m in members]),
+        )
+        return []
+
+
+class ActionAskClaimType(Action):
+    def name(self) -> str:
+        return "action_ask_claim_type"
+
+    @guarded
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[dict[str, Any]]:
+        lang = language(tracker)
+        async with sessions()() as session:
+            policy = await chosen_policy(session, tracker)
+        kinds = KINDS_BY_POLICY[policy.kind] if policy else tuple(CLAIM_KINDS)
+        titles = [_pick(CLAIM_KINDS[k], lang) for k in kinds]
+        dispatcher.utter_message(
+            response="utter_ask_claim_type", buttons=_buttons([(t, t) for t in titles])
+        )
+        return []
+
+
+class ActionAskClaimBank(Action):
+    def name(self) -> str:
+        return "action_ask_claim_bank"
+
+    @guarded
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[dict[str, Any]]:
+        lang = language(tracker)
+        async with sessions()() as session:
+            customer = await session.get(Customer, verified_customer(tracker))
+        yes, change = (
+            ("Yes, pay into it", "Use another card") if lang == "en" else ("确认", "更换银行卡")
+        )
+        dispatcher.utter_message(
+            response="utter_ask_claim_bank",
+            card=mask_bank_account(customer.bank_account or ""),
+            buttons=_buttons([(yes, yes), (change, change)]),
+        )
+        return []
+
+
+class ValidateClaimForm(ServiceForm):
+    def name(self) -> str:
+        return "validate_claim_form"
+
+    async def validate_claim_policy(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        text = re.sub(r"\s", "", str(value or ""))
+        async with sessions()() as session:
+            policies = await customer_policies(session, verified_customer(tracker) or 0)
+            customer = await session.get(Customer, verified_customer(tracker))
+        named = POLICY_NUMBER.search(text)
+        policy = next((p for p in policies if named and p.number == named.group().upper()), None)
+        if policy is None and len(policies) == 1 and any(w in text for w in THIS_ONE):
+            policy = policies[0]
+        if policy is None:
+            dispatcher.utter_message(response="utter_claim_policy_invalid")
+            return {"claim_policy": None}
+        slots: dict[str, Any] = {"claim_policy": policy.number}
+        # Fill what the policy leaves no choice about.
+        if len(policy.members) == 1:
+            slots["claim_member"] = str(policy.members[0].id)
+        kinds = KINDS_BY_POLICY[policy.kind]
+        if len(kinds) == 1:
+            slots["claim_type"] = kinds[0]
+        if not customer.bank_account:
+            slots["claim_bank"] = "none"
+        return slots
+
+    async def validate_claim_member(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        async with sessions()() as session:
+            policy = await chosen_policy(session, tracker)
+        members = policy.members if policy else []
+        if str(value).isdigit() and any(str(m.id) == str(value) for m in members):
+            return {"claim_member": str(value)}
+        member = member_from_text(str(value or ""), members)
+        if member is None:
+            dispatcher.utter_message(response="utter_claim_member_invalid")
+            return {"claim_member": None}
+        return {"claim_member": str(member.id)}
+
+    async def validate_claim_type(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        async with sessions()() as session:
+            policy = await chosen_policy(session, tracker)
+        allowed = KINDS_BY_POLICY[policy.kind] if policy else tuple(CLAIM_KINDS)
+        kind = value if value in CLAIM_KINDS else kind_from_text(str(value or ""))
+        if kind not in allowed:
+            lang = language(tracker)
+            dispatcher.utter_message(
+                response="utter_claim_type_invalid",
+                kinds=(", " if lang == "en" else "、").join(
+                    _pick(CLAIM_KINDS[k], lang) for k in allowed
+                ),
+            )
+            return {"claim_type": None}
+        return {"claim_type": kind}
+
+    async def validate_claim_date(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        now = today()
+        try:
+            day = date.fromisoformat(str(value))
+        except ValueError:
+            day = parse_date(str(value or ""), now)
+        if day is None:
+            dispatcher.utter_message(response="utter_claim_date_unclear")
+            return {"claim_date": None}
+        if day > now:
+            dispatcher.utter_message(response="utter_claim_date_future")
+            return {"claim_date": None}
+        async with sessions()() as session:
+            policy = await chosen_policy(session, tracker)
+        if policy and not policy.effective_date <= day <= policy.expiry_date:
+            dispatcher.utter_message(
+                response="utter_claim_date_uncovered",
+                start=f"{policy.effective_date:%Y-%m-%d}",
+                end=f"{policy.expiry_date:%Y-%m-%d}",
+            )
+            return {"claim_date": None}
+        if now - day > CLAIM_TIME_LIMIT:
+            dispatcher.utter_message(response="utter_claim_date_too_old")
+            return {"claim_date": None}
+        return {"claim_date": day.isoformat()}
+
+    async def validate_claim_hospital(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        name = " ".join(str(value or "").split())
+        if not 2 <= len(name) <= 64 or not re.search(r"[A-Za-z\u4e00-\u9fff]{2}", name):
+            dispatcher.utter_message(response="utter_claim_hospital_invalid")
+            return {"claim_hospital": None}
+        return {"claim_hospital": name}
+
+    async def validate_claim_amount(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        amount = parse_amount(str(value or ""))
+        if amount is None or amount <= 0:
+            dispatcher.utter_message(response="utter_claim_amount_invalid")
+            return {"claim_amount": None}
+        async with sessions()() as session:
+            policy = await chosen_policy(session, tracker)
+        limit = min(policy.sum_insured, MAX_AMOUNT) if policy else MAX_AMOUNT
+        if amount > limit:
+            dispatcher.utter_message(response="utter_claim_amount_too_high", limit=_money(limit))
+            return {"claim_amount": None}
+        return {"claim_amount": str(amount)}
+
+    async def validate_claim_bank(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        text = str(value or "")
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        if text in ("none", "confirmed"):
+            return {"claim_bank": text}
+        if CHANGE.search(text) or intent == "deny":
+            return {"claim_bank": "change"}
+        if YES.match(text) or text.startswith(("确认", "Yes, pay")) or intent == "affirm":
+            return {"claim_bank": "confirmed"}
+        dispatcher.utter_message(response="utter_claim_bank_unclear")
+        return {"claim_bank": None}
+
+
+class ActionSubmitClaim(SubmitForm):
+    slots = SLOTS
+
+    def name(self) -> str:
+        return "action_submit_claim"
+
+    run = guarded(SubmitForm.run)
+
+    async def submit(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> list[dict[str, Any]]:
+        if tracker.get_slot("claim_bank") == "change":
+            # A new bank card needs a person to check the customer's identity papers.
+            dispatcher.utter_message(response="utter_claim_bank_change")
+            hand_over(dispatcher, tracker, reason="bank_account_change")
+            return []
+        lang = language(tracker)
+        kind = tracker.get_slot("claim_type")
+        now = datetime.now(UTC)
+        documents = [f"{zh} / {en}" for zh, en in checklists()[kind]["documents"]]
+        async with sessions().begin() as session:
+            policy = await chosen_policy(session, tracker)
+            member = next(
+                m for m in policy.members if str(m.id) == tracker.get_slot("claim_member")
+            )
+            claim = Claim(
+                # A unique placeholder until the row has its id.
+                number=f"new-{secrets.token_hex(8)}",
+                policy_id=policy.id,
+                member_id=member.id,
+                kind=ClaimKind(kind),
+                incident_date=date.fromisoformat(tracker.get_slot("claim_date")),
+                hospital=tracker.get_slot("claim_hospital"),
+                amount_claimed=Decimal(tracker.get_slot("claim_amount")),
+                stage=ClaimStage.SUBMITTED,
+                missing_documents=documents,
+                submitted_at=now,
+            )
+            session.add(claim)
+            await session.flush()
+            claim.number = make_claim_number(claim.id)
+            session.add(
+                ClaimStageChange(
+                    claim_id=claim.id, stage=ClaimStage.SUBMITTED, at=now, note=SUBMITTED_IN_CHAT
+                )
+            )
+            session.add(
+                Event(
+                    kind="claim_filed",
+                    conversation_id=await conversation_id(session, tracker),
+                    customer_id=policy.holder_id,
+                    data={"claim_id": claim.id, "number": claim.number},
+                )
+            )
+            number, amount = claim.number, claim.amount_claimed
+        dispatcher.utter_message(
+            response="utter_claim_filed",
+            number=number,
+            amount=_money(amount),
+            member=member.name,
+        )
+        dispatcher.utter_message(text=checklist_text(kind, lang))
+        return []

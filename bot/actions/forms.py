@@ -1,0 +1,160 @@
+"""What every service form shares: verification first (reusing the conversation's
+verification when there is one), cancelling in words, and clearing its slots when
+it ends so that the next request starts afresh."""
+
+from __future__ import annotations
+
+import re
+from abc import abstractmethod
+from datetime import UTC, datetime
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+from sqlalchemy import select
+
+from bot.actions.common import verified_customer
+from bot.actions.handoff import guarded
+from bot.actions.verification import VERIFICATION_SLOTS, VerificationSlots
+from store.models import Conversation, Event, FollowUp
+
+CANCELLED = "form_cancelled"
+CANCEL = re.compile(
+    r"^\s*(取消|不办了|不弄了|不申请了|算了|算了吧|不用了|退出|先不了|cancel|stop|quit|"
+    r"never\s*mind|forget\s+it|no\s+thanks)\s*[!!。.]*\s*$",
+    re.IGNORECASE,
+)
+
+
+def clear(tracker: Tracker, slots: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Empty a form's own slots. The verification slots stay filled once the
+    customer is verified, so later forms skip straight to their questions."""
+    events = [SlotSet(slot, None) for slot in slots] + [SlotSet(CANCELLED, None)]
+    if verified_customer(tracker) is None:
+        events += [SlotSet(slot, None) for slot in VERIFICATION_SLOTS]
+    return events
+
+
+class ServiceForm(VerificationSlots, FormValidationAction):
+    """Validates a form whose first slots are the verification slots."""
+
+    needs_verification = True
+
+    @abstractmethod
+    def name(self) -> str: ...
+
+    async def required_slots(
+        self,
+        domain_slots: list[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> list[str]:
+        if tracker.get_slot(CANCELLED):
+            return []
+        if verified_customer(tracker) is not None or not self.needs_verification:
+            return [slot for slot in domain_slots if slot not in VERIFICATION_SLOTS]
+        return list(domain_slots)
+
+    @guarded
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[dict[str, Any]]:
+        text = tracker.latest_message.get("text") or ""
+        if tracker.get_slot("requested_slot") and CANCEL.match(text):
+            dispatcher.utter_message(response="utter_form_cancelled")
+            # Ending the loop here sends the conversation to the form's submit
+            # action, which sees the flag and only clears up.
+            return [SlotSet(CANCELLED, True), SlotSet("requested_slot", None)]
+        return await super().run(dispatcher, tracker, domain)
+
+
+class ValidateVerificationForm(ServiceForm):
+    def name(self) -> str:
+        return "validate_verification_form"
+
+
+class SubmitForm(Action):
+    """Runs when a service form ends: acts on its slots unless it was cancelled."""
+
+    slots: tuple[str, ...] = ()
+
+    @abstractmethod
+    def name(self) -> str: ...
+
+    @abstractmethod
+    async def submit(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> list[dict[str, Any]]: ...
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        if not tracker.get_slot(CANCELLED) and all(tracker.get_slot(s) for s in self.slots):
+            events = await self.submit(dispatcher, tracker)
+        return clear(tracker, self.slots) + events
+
+
+class StartForm(Action):
+    """Starts a service form afresh: clears what an earlier run left behind."""
+
+    slots: tuple[str, ...] = ()
+    intro: str | None = None
+    needs_verification = True
+
+    @abstractmethod
+    def name(self) -> str: ...
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[dict[str, Any]]:
+        if self.intro:
+            dispatcher.utter_message(response=self.intro)
+        if self.needs_verification and verified_customer(tracker) is None:
+            dispatcher.utter_message(response="utter_verification_needed")
+        return clear(tracker, self.slots)
+
+
+def add_follow_up(
+    session,
+    *,
+    kind: str,
+    title: str,
+    team: str,
+    due_at: datetime,
+    customer_id: int | None,
+    conversation_id: int | None,
+    **links: int,
+) -> None:
+    """A task for a team (the console's follow-ups) and the event that reports it."""
+    now = datetime.now(UTC)
+    session.add(
+        FollowUp(
+            kind=kind,
+            title=title,
+            team=team,
+            due_at=due_at,
+            customer_id=customer_id,
+            conversation_id=conversation_id,
+            history=[{"at": now.isoformat(), "by": "bot", "status": "open", "note": "from chat"}],
+            **links,
+        )
+    )
+    session.add(
+        Event(
+            kind=f"{kind}_requested",
+            conversation_id=conversation_id,
+            customer_id=customer_id,
+            data={"title": title, **links},
+        )
+    )
+
+
+async def conversation_id(session, tracker: Tracker) -> int | None:
+    """The store's conversation row behind this tracker (none for `rasa shell`)."""
+    return await session.scalar(
+        select(Conversation.id).where(Conversation.uid == tracker.sender_id)
+    )
