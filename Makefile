@@ -75,10 +75,13 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-nlu-report: setup
+nlu-report: setup $(MODEL)
+	@echo "==> 5-fold cross-validation on the training data"
 	$(RASA) test nlu --config config.yml --nlu bot/data/nlu --cross-validation --folds 5 \
 	  --out reports/nlu
-	@echo "per-intent precision/recall/F1: reports/nlu/intent_report.json"
+	@echo "==> the trained model on the held-out utterances (bot/tests/nlu_holdout.yml)"
+	$(RASA) test nlu --model $(MODEL) --nlu bot/tests/nlu_holdout.yml --out reports/holdout
+	$(BIN)/python scripts/nlu_summary.py reports/nlu reports/holdout
 
 bench: setup $(MODEL)
 	$(BIN)/python bench/turn_latency.py

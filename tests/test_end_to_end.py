@@ -399,6 +399,31 @@ async def test_a_claim_filed_in_chat_is_in_the_store_in_english(stack: Stack):
     await customer.disconnect()
 
 
+async def test_advance_payment_is_checked_recorded_and_followed_up(stack: Stack):
+    customer = Customer(stack.base_url)
+    session_id = await customer.connect()
+    await verify(stack, customer, "我爸明天住院,你们能直接跟医院结算垫付吗")
+    asked = await customer.until(lambda m: "垫付的医疗险保单" in m.get("text", ""))
+    # only in-force medical policies qualify: not 张伟's accident policy
+    assert [b["payload"] for b in asked[-1]["quick_replies"]] == ["P0000000000026"]
+    await answer(customer, "P0000000000026", "入院日期")
+    await answer(customer, "明天", "哪家医院")
+    await answer(customer, "北京协和医院", "预计住院费用")
+    done = await answer(customer, "大概5万", "垫付申请已登记")
+    number = re.search(r"A\d{13}", done[-1]["text"]).group()
+    [(hospital, amount, request_id)] = store_rows(
+        stack, "SELECT hospital, estimated_amount, id FROM advance_payments WHERE number=?", number
+    )
+    assert (hospital, float(amount)) == ("北京协和医院", 50000.0)
+    [(team, kind, linked)] = store_rows(
+        stack,
+        "SELECT team, kind, conversation_id FROM follow_ups WHERE advance_payment_id=?",
+        request_id,
+    )
+    assert (team, kind, linked) == ("claims", "advance_payment", conversation_id(stack, session_id))
+    await customer.disconnect()
+
+
 async def test_the_language_follows_the_customer_mid_conversation(stack: Stack):
     customer = Customer(stack.base_url)
     await customer.connect()

@@ -115,8 +115,8 @@ class ValidateAdvancePaymentForm(ServiceForm):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         now = today()
-        # Admission can be planned, so dates ahead are read as ahead.
-        day = parse_date(str(value or ""), now + PLANNED_WITHIN)
+        # Admission can be planned, so a date without a year is read as ahead.
+        day = parse_date(str(value or ""), now, future=True)
         if day is None:
             dispatcher.utter_message(response="utter_claim_date_unclear")
             return {"ap_admission_date": None}

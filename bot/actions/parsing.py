@@ -63,32 +63,37 @@ def _safe_date(year: int, month: int, day: int) -> date | None:
         return None
 
 
-def _without_year(month: int, day: int, today: date) -> date | None:
-    """A day and month with no year: the latest such date not after today."""
+def _without_year(month: int, day: int, today: date, future: bool = False) -> date | None:
+    """A day and month with no year: the latest such date not after today, or with
+    `future` (a planned admission, say) the occurrence nearest to today."""
+    if future:
+        candidates = [_safe_date(today.year + shift, month, day) for shift in (-1, 0, 1)]
+        found = [c for c in candidates if c is not None]
+        return min(found, key=lambda c: abs((c - today).days)) if found else None
     found = _safe_date(today.year, month, day)
     if found and found > today:
         found = _safe_date(today.year - 1, month, day)
     return found
 
 
-def parse_date(text: str, today: date) -> date | None:
+def parse_date(text: str, today: date, future: bool = False) -> date | None:
     """A calendar date in `text`: 2026-11-20, 2026年11月20日, 11月20号, 11/20,
     Nov 20, 20 November 2026, the 21st, 上个月15号, 昨天, 3 days ago, 3天前."""
     text = (text or "").strip().lower()
     if m := re.search(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})", text):
         return _safe_date(int(m[1]), int(m[2]), int(m[3]))
     if m := re.search(r"(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]?", text):
-        return _without_year(int(m[1]), int(m[2]), today)
+        return _without_year(int(m[1]), int(m[2]), today, future)
     if m := re.search(rf"\b({_MONTH})\.?\s+(\d{{1,2}}){_ORD}(?:,?\s*(\d{{4}}))?", text):
         if m[3]:
             return _safe_date(int(m[3]), MONTHS[m[1]], int(m[2]))
-        return _without_year(MONTHS[m[1]], int(m[2]), today)
+        return _without_year(MONTHS[m[1]], int(m[2]), today, future)
     if m := re.search(rf"\b(\d{{1,2}}){_ORD}\s+(?:of\s+)?({_MONTH})\.?(?:,?\s*(\d{{4}}))?", text):
         if m[3]:
             return _safe_date(int(m[3]), MONTHS[m[2]], int(m[1]))
-        return _without_year(MONTHS[m[2]], int(m[1]), today)
+        return _without_year(MONTHS[m[2]], int(m[1]), today, future)
     if m := re.search(r"\b(\d{1,2})\s*/\s*(\d{1,2})\b", text):
-        return _without_year(int(m[1]), int(m[2]), today)
+        return _without_year(int(m[1]), int(m[2]), today, future)
     if m := re.search(r"(\d+)\s*(?:天前|days?\s+ago)", text):
         return today - timedelta(days=int(m[1]))
     for words, shift in sorted(RELATIVE_DAYS.items(), key=lambda kv: -len(kv[0])):

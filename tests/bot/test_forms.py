@@ -273,6 +273,17 @@ async def test_advance_payment_below_the_deductible_ends_the_form(store):
     }
 
 
+async def test_advance_payment_admission_dates_may_lie_ahead(store):
+    form, slots = ValidateAdvancePaymentForm(), verified({"ap_policy": LTM})
+    tomorrow = datetime.now(CHINA).date() + timedelta(days=1)
+    assert (await validate(form, "ap_admission_date", "明天", slots))[0] == {
+        "ap_admission_date": tomorrow.isoformat()
+    }
+    assert (await validate(form, "ap_admission_date", "2030-01-01", slots))[1] == [
+        "utter_ap_date_out_of_range"
+    ]
+
+
 async def test_a_new_callback_number_is_proved_with_a_code(store):
     form, slots = ValidateCallbackForm(), verified()
     assert (await validate(form, "callback_phone", "本机 138****8000", slots))[0] == {
