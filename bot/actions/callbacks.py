@@ -60,7 +60,8 @@ def offered_windows(now: datetime) -> list[tuple[datetime, datetime]]:
     for _ in range(OFFERED_WINDOWS):
         start, end = next_window(at)
         windows.append((start, end))
-        at = start
+        # next_window starts an hour on: this makes the next one start where this ends.
+        at = end - timedelta(hours=1)
     return windows
 
 

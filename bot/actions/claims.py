@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from abc import abstractmethod
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -76,7 +76,21 @@ def expected_completion(claim: Claim) -> datetime | None:
     if claim.stage not in STAGE_TIMES or claim.missing_documents:
         return None
     since = max((change.at for change in claim.history), default=claim.submitted_at)
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    since = since if since.tzinfo else since.replace(tzinfo=UTC)
     return since + STAGE_TIMES[claim.stage]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _documents(claim: Claim, lang: str) -> list[str]:
+    """Missing documents are stored as "中文 / English"; show the customer's half."""
+    return [
+        _pick(tuple(doc.split(" / ", 1)), lang) if " / " in doc else doc  # type: ignore[arg-type]
+        for doc in claim.missing_documents
+    ]
 
 
 def claim_text(claim: Claim, lang: str) -> str:
@@ -96,9 +110,14 @@ def claim_text(claim: Claim, lang: str) -> str:
         if history:
             lines.append(f"Progress: {history}")
         if claim.missing_documents:
-            lines.append("Still needed: " + "; ".join(claim.missing_documents))
+            lines.append("Still needed: " + "; ".join(_documents(claim, lang)))
         if expected := expected_completion(claim):
-            lines.append(f"Expected to be settled by {expected:%Y-%m-%d}.")
+            lines.append(
+                f"Expected to be settled by {expected:%Y-%m-%d}."
+                if expected > _now()
+                else f"This is taking longer than expected ({expected:%m-%d}); "
+                'type "agent" and we will chase it for you.'
+            )
         if claim.rejection_reason:
             lines.append(f"Reason: {claim.rejection_reason}")
     else:
@@ -111,9 +130,13 @@ def claim_text(claim: Claim, lang: str) -> str:
         if history:
             lines.append(f"进度:{history}")
         if claim.missing_documents:
-            lines.append("还需补充:" + ";".join(claim.missing_documents))
+            lines.append("还需补充:" + ";".join(_documents(claim, lang)))
         if expected := expected_completion(claim):
-            lines.append(f"预计 {expected:%Y-%m-%d} 前处理完毕。")
+            lines.append(
+                f"预计 {expected:%Y-%m-%d} 前处理完毕。"
+                if expected > _now()
+                else f"已超过预计处理时间({expected:%m-%d}),如需催办请输入“转人工”。"
+            )
         if claim.rejection_reason:
             lines.append(f"原因:{claim.rejection_reason}")
     return "\n".join(lines)

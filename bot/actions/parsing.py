@@ -51,6 +51,14 @@ RELATIVE_DAYS = {
     "day after tomorrow": 2,
 }
 
+# Years named relative to this one; 今年 (0) is left to the usual reading.
+YEAR_WORDS = {"前年": -2, "去年": -1, "明年": 1, "后年": 2, "last year": -1, "next year": 1}
+
+
+def year_shift(text: str) -> int | None:
+    return next((shift for words, shift in YEAR_WORDS.items() if words in text), None)
+
+
 CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
              "六": 6, "七": 7, "八": 8, "九": 9}  # fmt: skip
 CN_UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10_000}
@@ -63,9 +71,14 @@ def _safe_date(year: int, month: int, day: int) -> date | None:
         return None
 
 
-def _without_year(month: int, day: int, today: date, future: bool = False) -> date | None:
-    """A day and month with no year: the latest such date not after today, or with
-    `future` (a planned admission, say) the occurrence nearest to today."""
+def _without_year(
+    month: int, day: int, today: date, future: bool = False, shift: int | None = None
+) -> date | None:
+    """A day and month with no year: in the year named relatively (明年, last year),
+    else the latest such date not after today, or with `future` (a planned
+    admission, say) the occurrence nearest to today."""
+    if shift is not None:
+        return _safe_date(today.year + shift, month, day)
     if future:
         candidates = [_safe_date(today.year + shift, month, day) for shift in (-1, 0, 1)]
         found = [c for c in candidates if c is not None]
@@ -83,15 +96,15 @@ def parse_date(text: str, today: date, future: bool = False) -> date | None:
     if m := re.search(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})", text):
         return _safe_date(int(m[1]), int(m[2]), int(m[3]))
     if m := re.search(r"(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]?", text):
-        return _without_year(int(m[1]), int(m[2]), today, future)
+        return _without_year(int(m[1]), int(m[2]), today, future, year_shift(text))
     if m := re.search(rf"\b({_MONTH})\.?\s+(\d{{1,2}}){_ORD}(?:,?\s*(\d{{4}}))?", text):
         if m[3]:
             return _safe_date(int(m[3]), MONTHS[m[1]], int(m[2]))
-        return _without_year(MONTHS[m[1]], int(m[2]), today, future)
+        return _without_year(MONTHS[m[1]], int(m[2]), today, future, year_shift(text))
     if m := re.search(rf"\b(\d{{1,2}}){_ORD}\s+(?:of\s+)?({_MONTH})\.?(?:,?\s*(\d{{4}}))?", text):
         if m[3]:
             return _safe_date(int(m[3]), MONTHS[m[2]], int(m[1]))
-        return _without_year(MONTHS[m[2]], int(m[1]), today, future)
+        return _without_year(MONTHS[m[2]], int(m[1]), today, future, year_shift(text))
     if m := re.search(r"\b(\d{1,2})\s*/\s*(\d{1,2})\b", text):
         return _without_year(int(m[1]), int(m[2]), today, future)
     if m := re.search(r"(\d+)\s*(?:天前|days?\s+ago)", text):

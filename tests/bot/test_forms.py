@@ -88,6 +88,8 @@ async def run(action, text: str, slots: dict, intent: str = "inform"):
         ("Nov 20", date(2026, 11, 20)),
         ("20 November 2026", date(2026, 11, 20)),
         ("12月1日", date(2025, 12, 1)),  # not yet this year: last year
+        ("明年1月1号", date(2027, 1, 1)),
+        ("去年12月3日", date(2025, 12, 3)),
         ("soon", None),
     ],
 )
