@@ -10,6 +10,9 @@ RASA := PYTHONPATH=$(CURDIR) TF_CPP_MIN_LOG_LEVEL=2 RASA_TELEMETRY_ENABLED=false
 MODEL := models/health-desk.tar.gz
 BOT_SOURCES := config.yml $(shell find bot/domain bot/data bot/components -type f \( -name '*.yml' -o -name '*.py' \) 2>/dev/null)
 DEMO_CUSTOMERS ?= 2000
+# The browser tests drive Debian's Chromium; nothing downloads a browser of its own.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export RASA_TELEMETRY_ENABLED := false
 
@@ -64,7 +67,13 @@ run: setup $(MODEL)
 
 ## Quality --------------------------------------------------------------------------
 
-test: setup $(MODEL)
+$(CHROMIUM):
+	@echo "==> headless Chromium and CJK fonts from Debian (for the browser tests)"
+	$(SUDO) apt-get update -q
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	  chromium fonts-noto-cjk
+
+test: setup $(MODEL) $(CHROMIUM)
 	$(RASA) data validate --config config.yml --domain bot/domain --data bot/data --fail-on-warnings
 	@echo "==> Rasa test stories, both languages (intents and next actions must all be right)"
 	$(RASA) test core --model $(MODEL) --stories bot/tests --fail-on-prediction-errors \
