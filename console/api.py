@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from console.auth import agent_by_token, authenticate
+from console.auth import agent_by_token, sign_in
 from console.conversations import ConversationError, conversation_view
 from console.keys import service_key, sessions_key, tokens_key
 from store.models import Agent, ConversationState
@@ -72,7 +72,14 @@ async def login(request: web.Request) -> web.Response:
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
         return error(400, "malformed", "username and password are required.")
-    agent = await authenticate(request.app[sessions_key], username, password)
+    attempt = await sign_in(request.app[sessions_key], username, password, request.remote or "")
+    if attempt.blocked_minutes:
+        return error(
+            429,
+            "too_many_attempts",
+            f"Too many wrong passwords. Try again in {attempt.blocked_minutes} minute(s).",
+        )
+    agent = attempt.agent
     if agent is None:
         return error(401, "bad_credentials", "Wrong username or password.")
     # Signing in to work through the API counts as being online, like opening the console.

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from store.models import Agent, AgentRole
+from store.models import Agent, AgentRole, LoginAttempt
 
 _hasher = PasswordHasher()
 # Verifying against this keeps the time of a login for an unknown user like a known one.
@@ -57,6 +61,51 @@ async def authenticate(
     except (VerificationError, InvalidHashError):
         return None
     return agent
+
+
+# Guessing passwords: five wrong ones for a username, or twenty from one address,
+# within a quarter of an hour block further tries until the window has passed.
+FAILURE_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_USER = 5
+MAX_FAILURES_PER_ADDRESS = 20
+
+
+@dataclass
+class SignIn:
+    agent: Agent | None = None
+    # Minutes until another try is allowed, when blocked.
+    blocked_minutes: int = 0
+
+
+async def sign_in(
+    sessions: async_sessionmaker[AsyncSession], username: str, password: str, remote: str
+) -> SignIn:
+    """Check a password, unless too many recent failures block the attempt;
+    every attempt is recorded (on the shared store, so all processes agree)."""
+    since = datetime.now(UTC) - FAILURE_WINDOW
+    async with sessions() as session:
+        failures = select(func.count(), func.min(LoginAttempt.at)).where(
+            LoginAttempt.succeeded.is_(False), LoginAttempt.at > since
+        )
+        by_user = (await session.execute(failures.where(LoginAttempt.username == username))).one()
+        by_address = (await session.execute(failures.where(LoginAttempt.remote == remote))).one()
+    limits = ((by_user, MAX_FAILURES_PER_USER), (by_address, MAX_FAILURES_PER_ADDRESS))
+    for (count, first), limit in limits:
+        if count >= limit:
+            first = first if first.tzinfo else first.replace(tzinfo=UTC)
+            left = (first + FAILURE_WINDOW - datetime.now(UTC)).total_seconds()
+            return SignIn(blocked_minutes=max(1, math.ceil(left / 60)))
+    agent = await authenticate(sessions, username, password)
+    async with sessions.begin() as session:
+        session.add(
+            LoginAttempt(
+                username=username[:64],
+                remote=remote[:64],
+                succeeded=agent is not None,
+                at=datetime.now(UTC),
+            )
+        )
+    return SignIn(agent=agent)
 
 
 async def agent_by_token(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
+import secrets
+
 import aiohttp_jinja2
 from aiohttp import web
 from sqlalchemy import select
 
-from console.auth import COOKIE, agent_by_token, authenticate
+from console.auth import COOKIE, agent_by_token, sign_in
 from console.keys import sessions_key, settings_key, tokens_key
 from store.identifiers import mask_mobile
 from store.models import Agent, SmsOutbox
@@ -20,26 +23,53 @@ async def chat(request: web.Request) -> dict:
     return {}
 
 
+CSRF_COOKIE = "hd_csrf"
+
+
+def csrf_token(request: web.Request) -> str:
+    """The form token: the same random value in a strict cookie and a hidden
+    field (double submit), so another site cannot post our forms."""
+    return request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+
+
+def render(request: web.Request, template: str, context: dict, status: int = 200):
+    token = csrf_token(request)
+    response = aiohttp_jinja2.render_template(
+        template, request, {**context, "csrf": token}, status=status
+    )
+    response.set_cookie(
+        CSRF_COOKIE, token, httponly=True, samesite="Strict", secure=request.secure, path="/"
+    )
+    return response
+
+
+async def check_csrf(request: web.Request) -> dict:
+    form = await request.post()
+    cookie, field = request.cookies.get(CSRF_COOKIE, ""), str(form.get("csrf", ""))
+    if not cookie or not hmac.compare_digest(cookie, field):
+        raise web.HTTPForbidden(text="The form has expired; reload the page and try again.")
+    return dict(form)
+
+
 @routes.get("/login", name="login")
-@aiohttp_jinja2.template("login.html")
-async def login_page(request: web.Request) -> dict:
-    return {"error": None}
+async def login_page(request: web.Request) -> web.StreamResponse:
+    return render(request, "login.html", {"error": None})
 
 
 @routes.post("/login")
 async def login(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await check_csrf(request)
     username, password = str(form.get("username", "")), str(form.get("password", ""))
-    agent = await authenticate(request.app[sessions_key], username, password)
-    if agent is None:
-        return aiohttp_jinja2.render_template(
-            "login.html", request, {"error": "bad_credentials", "username": username}, status=401
-        )
+    attempt = await sign_in(request.app[sessions_key], username, password, request.remote or "")
+    if attempt.agent is None:
+        error = "blocked" if attempt.blocked_minutes else "bad_credentials"
+        context = {"error": error, "minutes": attempt.blocked_minutes, "username": username}
+        return render(request, "login.html", context, status=429 if error == "blocked" else 401)
     redirect = web.HTTPSeeOther(location="/console")
     settings = request.app[settings_key]
     redirect.set_cookie(
         COOKIE,
-        request.app[tokens_key].issue(agent),
+        request.app[tokens_key].issue(attempt.agent),
         max_age=settings.token_max_age_seconds,
         httponly=True,
         samesite="Strict",
@@ -51,6 +81,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/logout", name="logout")
 async def logout(request: web.Request) -> web.StreamResponse:
+    await check_csrf(request)
     redirect = web.HTTPSeeOther(location="/login")
     redirect.del_cookie(COOKIE, path="/")
     raise redirect
@@ -66,9 +97,8 @@ async def signed_in(request: web.Request) -> Agent:
 
 
 @routes.get("/console", name="console")
-@aiohttp_jinja2.template("console.html")
-async def console(request: web.Request) -> dict:
-    return {"agent": await signed_in(request)}
+async def console(request: web.Request) -> web.StreamResponse:
+    return render(request, "console.html", {"agent": await signed_in(request)})
 
 
 @routes.get("/dev/outbox", name="outbox")

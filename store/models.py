@@ -354,6 +354,18 @@ class FollowUp(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class LoginAttempt(Base):
+    """Sign-in attempts, so that guessing passwords is slowed on every console process."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    remote: Mapped[str] = mapped_column(String(64), index=True)
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class OtpChallenge(Base):
     """A one-time code sent to the mobile on file, to verify a customer in one conversation."""
 

@@ -4,6 +4,7 @@ Rasa unreachable (so the bot-outage handoff is exercised too)."""
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 import socketio
@@ -44,6 +45,40 @@ async def token(client, username="agent1", password="pw") -> str:
 
 def bearer(value: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {value}"}
+
+
+async def form_token(client) -> str:
+    """The CSRF token of the login form (its cookie stays in the client's jar)."""
+    page = await (await client.get("/login")).text()
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+
+async def test_forms_without_their_token_are_refused(client):
+    await form_token(client)
+    forged = await client.post("/login", data={"username": "agent1", "password": "pw"})
+    assert forged.status == 403
+    wrong = await client.post(
+        "/login", data={"username": "agent1", "password": "pw", "csrf": "guessed"}
+    )
+    assert wrong.status == 403
+    assert (await client.post("/logout", data={})).status == 403
+
+
+async def test_guessing_passwords_is_blocked_for_a_while(client):
+    for _ in range(5):
+        wrong = await client.post(
+            "/api/v1/auth/login", json={"username": "agent2", "password": "guess"}
+        )
+        assert wrong.status == 401
+    # now even the right password waits, on the API and on the sign-in page
+    blocked = await client.post("/api/v1/auth/login", json={"username": "agent2", "password": "pw"})
+    assert blocked.status == 429
+    assert (await blocked.json())["error"]["code"] == "too_many_attempts"
+    csrf = await form_token(client)
+    page = await client.post("/login", data={"username": "agent2", "password": "pw", "csrf": csrf})
+    assert page.status == 429 and "15 分钟后再试" in await page.text()
+    # other agents are not affected
+    assert await token(client, "agent1")
 
 
 async def test_the_outbox_is_for_signed_in_staff(client):
@@ -118,10 +153,13 @@ async def test_pages_send_a_content_security_policy_and_sign_in_with_a_strict_co
     chat = await client.get("/")
     assert "script-src 'self'" in chat.headers["Content-Security-Policy"]
     assert (await client.get("/console", allow_redirects=False)).status == 303
-    bad = await client.post("/login", data={"username": "agent1", "password": "x"})
+    csrf = await form_token(client)
+    bad = await client.post("/login", data={"username": "agent1", "password": "x", "csrf": csrf})
     assert bad.status == 401
     good = await client.post(
-        "/login", data={"username": "agent1", "password": "pw"}, allow_redirects=False
+        "/login",
+        data={"username": "agent1", "password": "pw", "csrf": csrf},
+        allow_redirects=False,
     )
     assert good.status == 303
     cookie = good.headers["Set-Cookie"]
