@@ -244,20 +244,30 @@ class ConversationService:
                 language = None if text in offered else detect_language(text)
                 if language and language != conversation.language:
                     conversation.language = language
+                # Two buttons the gateway itself answers: a rating, and waiting for
+                # a person although none is online.
                 rated = text in RATING and text in offered
-                if text == QUEUE_PAYLOAD and text in offered and conversation.state == State.BOT:
-                    message, forward = await self._keep_waiting(
-                        session, conversation, text, client_message_id, outbox
-                    )
+                waits = (
+                    text == QUEUE_PAYLOAD and text in offered and conversation.state == State.BOT
+                )
+                if not (rated or waits):
+                    self._reopen_if_resolved(session, conversation, outbox)
+                message = await self._append(
+                    session,
+                    conversation,
+                    SenderKind.CUSTOMER,
+                    text,
+                    {"rating": RATING[text]} if rated else None,
+                    client_message_id=client_message_id,
+                )
+                outbox.messages.append(message)
+                forward = False
+                if waits:
+                    await self._queue(session, conversation, _remembered(conversation), outbox)
                 elif rated:
-                    message = await self._rating(
-                        session, conversation, text, client_message_id, outbox
-                    )
-                    forward = False
+                    await self._rating(session, conversation, RATING[text], outbox)
                 else:
-                    message, forward = await self._from_customer(
-                        session, conversation, text, client_message_id, outbox
-                    )
+                    forward = conversation.state == State.BOT
                     bot_text = self._text_for_bot(text, offered)
         # Delivered only once committed.
         await self._publish(outbox)
@@ -270,29 +280,15 @@ class ConversationService:
                 await task
         return view, True
 
-    async def _from_customer(
-        self,
-        session: AsyncSession,
-        conversation: Conversation,
-        text: str,
-        client_message_id: str | None,
-        outbox: Outbox,
-    ) -> tuple[Message, bool]:
-        """Store an ordinary customer message; returns it and whether the bot should answer."""
+    def _reopen_if_resolved(
+        self, session: AsyncSession, conversation: Conversation, outbox: Outbox
+    ) -> None:
+        """A customer writing to a resolved conversation starts it again with the bot."""
         if conversation.state == State.RESOLVED:
             conversation.state = State.BOT
             conversation.assigned_agent_id = None
             outbox.state_changed = True
             self._record(session, "reopened", conversation)
-        message = await self._append(
-            session,
-            conversation,
-            SenderKind.CUSTOMER,
-            text,
-            client_message_id=client_message_id,
-        )
-        outbox.messages.append(message)
-        return message, conversation.state == State.BOT
 
     async def acknowledge(self, conversation_id: int, seq: int) -> None:
         """The customer has everything up to `seq`."""
@@ -352,23 +348,9 @@ class ConversationService:
         return {b.get("payload") for b in buttons if isinstance(b, dict)}
 
     async def _rating(
-        self,
-        session: AsyncSession,
-        conversation: Conversation,
-        payload: str,
-        client_message_id: str | None,
-        outbox: Outbox,
-    ) -> Message:
+        self, session: AsyncSession, conversation: Conversation, score: int, outbox: Outbox
+    ) -> None:
         """A satisfaction rating from the buttons we offered: an event, and thanks."""
-        score = RATING[payload]
-        message = await self._append(
-            session,
-            conversation,
-            SenderKind.CUSTOMER,
-            payload,
-            {"rating": score},
-            client_message_id=client_message_id,
-        )
         self._record(
             session,
             "csat",
@@ -376,16 +358,14 @@ class ConversationService:
             agent_id=conversation.assigned_agent_id,
             data={"score": score},
         )
-        outbox.messages += [
-            message,
+        outbox.messages.append(
             await self._append(
                 session,
                 conversation,
                 SenderKind.SYSTEM,
                 self._system_text("rating_thanks", conversation.language),
-            ),
-        ]
-        return message
+            )
+        )
 
     async def _ask_for_rating(
         self, session: AsyncSession, conversation: Conversation, outbox: Outbox
@@ -497,27 +477,6 @@ class ConversationService:
                 {"buttons": buttons},
             )
         )
-
-    async def _keep_waiting(
-        self,
-        session: AsyncSession,
-        conversation: Conversation,
-        text: str,
-        client_message_id: str | None,
-        outbox: Outbox,
-    ) -> tuple[Message, bool]:
-        """The customer chose to wait for a person although none is online."""
-        message = await self._append(
-            session, conversation, SenderKind.CUSTOMER, text, client_message_id=client_message_id
-        )
-        outbox.messages.append(message)
-        handoff = {
-            "team": conversation.team,
-            "reason": conversation.handoff_reason,
-            "summary": conversation.handoff_summary,
-        }
-        await self._queue(session, conversation, handoff, outbox)
-        return message, False
 
     @staticmethod
     async def _agents_online(session: AsyncSession) -> bool:
@@ -828,6 +787,15 @@ class ConversationService:
                     await channel.deliver(conversation, view)
         if outbox.state_changed:
             await self.hub.conversation_changed(conversation_view(conversation))
+
+
+def _remembered(conversation: Conversation) -> dict[str, Any]:
+    """The handoff the bot asked for when nobody could answer, kept on the conversation."""
+    return {
+        "team": conversation.team,
+        "reason": conversation.handoff_reason,
+        "summary": conversation.handoff_summary,
+    }
 
 
 def _current(channel: str, external_user_id: str):

@@ -3,7 +3,6 @@ a recorded request, a follow-up for the claims team, and the next steps."""
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -21,6 +20,7 @@ from bot.actions.forms import (
     StartForm,
     SubmitForm,
     add_follow_up,
+    add_numbered,
     conversation_id,
 )
 from bot.actions.handoff import guarded
@@ -182,7 +182,6 @@ class ActionSubmitAdvancePayment(SubmitForm):
             )
             conversation = await conversation_id(session, tracker)
             request = AdvancePayment(
-                number=f"new-{secrets.token_hex(8)}",
                 customer_id=customer_id,
                 policy_id=policy.id,
                 conversation_id=conversation,
@@ -190,9 +189,7 @@ class ActionSubmitAdvancePayment(SubmitForm):
                 admission_date=admission,
                 estimated_amount=Decimal(tracker.get_slot("ap_amount")),
             )
-            session.add(request)
-            await session.flush()
-            request.number = make_advance_payment_number(request.id)
+            await add_numbered(session, request, make_advance_payment_number)
             add_follow_up(
                 session,
                 kind="advance_payment",

@@ -5,7 +5,6 @@ is created and the customer gets its number and the checklist for its kind."""
 from __future__ import annotations
 
 import re
-import secrets
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -14,12 +13,19 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from bot.actions.claims import CLAIM_KINDS, POLICY_NUMBER, _money, _pick
 from bot.actions.common import language, sessions, verified_customer
-from bot.actions.documents import KIND_WORDS, checklist_text, checklists
-from bot.actions.forms import ServiceForm, StartForm, SubmitForm, conversation_id
+from bot.actions.documents import checklist_text, checklists, kind_in
+from bot.actions.forms import (
+    ServiceForm,
+    StartForm,
+    SubmitForm,
+    add_numbered,
+    conversation_id,
+)
 from bot.actions.handoff import guarded, hand_over
 from bot.actions.parsing import CHINA, parse_amount, parse_date
 from store.identifiers import make_claim_number, mask_bank_account
@@ -88,24 +94,22 @@ async def customer_policies(session, customer_id: int) -> list[Policy]:
     )
 
 
-async def chosen_policy(session, tracker: Tracker) -> Policy | None:
+async def chosen_policy(tracker: Tracker, session: AsyncSession | None = None) -> Policy | None:
+    """The policy picked in the claim form, with its insured people; only ever one
+    of the verified customer's own."""
     number = tracker.get_slot("claim_policy")
     customer_id = verified_customer(tracker)
     if not number or customer_id is None:
         return None
-    return await session.scalar(
+    query = (
         select(Policy)
         .where(Policy.number == number, Policy.holder_id == customer_id)
         .options(selectinload(Policy.members))
     )
-
-
-def kind_from_text(text: str) -> str | None:
-    text = text.lower()
-    for kind, entry in checklists().items():
-        if text.strip() in (entry["zh"], entry["en"]):
-            return kind
-    return next((k for k, words in KIND_WORDS.items() if any(w in text for w in words)), None)
+    if session is not None:
+        return await session.scalar(query)
+    async with sessions()() as own:
+        return await own.scalar(query)
 
 
 def member_from_text(text: str, members: list[InsuredMember]) -> InsuredMember | None:
@@ -161,8 +165,7 @@ class ActionAskClaimMember(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[dict[str, Any]]:
-        async with sessions()() as session:
-            policy = await chosen_policy(session, tracker)
+        policy = await chosen_policy(tracker)
         members = policy.members if policy else []
         dispatcher.utter_message(
             response="utter_ask_claim_member",
@@ -180,8 +183,7 @@ class ActionAskClaimType(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[dict[str, Any]]:
         lang = language(tracker)
-        async with sessions()() as session:
-            policy = await chosen_policy(session, tracker)
+        policy = await chosen_policy(tracker)
         kinds = KINDS_BY_POLICY[policy.kind] if policy else tuple(CLAIM_KINDS)
         titles = [_pick(CLAIM_KINDS[k], lang) for k in kinds]
         dispatcher.utter_message(
@@ -244,8 +246,7 @@ class ValidateClaimForm(ServiceForm):
     async def validate_claim_member(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        async with sessions()() as session:
-            policy = await chosen_policy(session, tracker)
+        policy = await chosen_policy(tracker)
         members = policy.members if policy else []
         if str(value).isdigit() and any(str(m.id) == str(value) for m in members):
             return {"claim_member": str(value)}
@@ -258,10 +259,9 @@ class ValidateClaimForm(ServiceForm):
     async def validate_claim_type(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        async with sessions()() as session:
-            policy = await chosen_policy(session, tracker)
+        policy = await chosen_policy(tracker)
         allowed = KINDS_BY_POLICY[policy.kind] if policy else tuple(CLAIM_KINDS)
-        kind = value if value in CLAIM_KINDS else kind_from_text(str(value or ""))
+        kind = value if value in CLAIM_KINDS else kind_in(str(value or ""))
         if kind not in allowed:
             lang = language(tracker)
             dispatcher.utter_message(
@@ -287,8 +287,7 @@ class ValidateClaimForm(ServiceForm):
         if day > now:
             dispatcher.utter_message(response="utter_claim_date_future")
             return {"claim_date": None}
-        async with sessions()() as session:
-            policy = await chosen_policy(session, tracker)
+        policy = await chosen_policy(tracker)
         if policy and not policy.effective_date <= day <= policy.expiry_date:
             dispatcher.utter_message(
                 response="utter_claim_date_uncovered",
@@ -317,8 +316,7 @@ class ValidateClaimForm(ServiceForm):
         if amount is None or amount <= 0:
             dispatcher.utter_message(response="utter_claim_amount_invalid")
             return {"claim_amount": None}
-        async with sessions()() as session:
-            policy = await chosen_policy(session, tracker)
+        policy = await chosen_policy(tracker)
         limit = min(policy.sum_insured, MAX_AMOUNT) if policy else MAX_AMOUNT
         if amount > limit:
             dispatcher.utter_message(response="utter_claim_amount_too_high", limit=_money(limit))
@@ -361,13 +359,11 @@ class ActionSubmitClaim(SubmitForm):
         now = datetime.now(UTC)
         documents = [f"{zh} / {en}" for zh, en in checklists()[kind]["documents"]]
         async with sessions().begin() as session:
-            policy = await chosen_policy(session, tracker)
+            policy = await chosen_policy(tracker, session)
             member = next(
                 m for m in policy.members if str(m.id) == tracker.get_slot("claim_member")
             )
             claim = Claim(
-                # A unique placeholder until the row has its id.
-                number=f"new-{secrets.token_hex(8)}",
                 policy_id=policy.id,
                 member_id=member.id,
                 kind=ClaimKind(kind),
@@ -378,9 +374,7 @@ class ActionSubmitClaim(SubmitForm):
                 missing_documents=documents,
                 submitted_at=now,
             )
-            session.add(claim)
-            await session.flush()
-            claim.number = make_claim_number(claim.id)
+            await add_numbered(session, claim, make_claim_number)
             session.add(
                 ClaimStageChange(
                     claim_id=claim.id, stage=ClaimStage.SUBMITTED, at=now, note=SUBMITTED_IN_CHAT

@@ -4,7 +4,6 @@ reach a person now. No verification needed; a verified customer is linked."""
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +17,7 @@ from bot.actions.forms import (
     StartForm,
     SubmitForm,
     add_follow_up,
+    add_numbered,
     conversation_id,
 )
 from bot.actions.handoff import guarded
@@ -138,7 +138,6 @@ class ActionSubmitComplaint(SubmitForm):
         async with sessions().begin() as session:
             conversation = await conversation_id(session, tracker)
             complaint = Complaint(
-                number=f"new-{secrets.token_hex(8)}",
                 customer_id=customer_id,
                 conversation_id=conversation,
                 category=category,
@@ -146,9 +145,7 @@ class ActionSubmitComplaint(SubmitForm):
                 desired_outcome=tracker.get_slot("complaint_outcome"),
                 due_at=due,
             )
-            session.add(complaint)
-            await session.flush()
-            complaint.number = make_complaint_number(complaint.id)
+            await add_numbered(session, complaint, make_complaint_number)
             add_follow_up(
                 session,
                 kind="complaint",

@@ -35,11 +35,13 @@ def claim_kind(tracker: Tracker) -> str | None:
     for entity in tracker.latest_message.get("entities") or []:
         if entity.get("entity") == "claim_kind" and entity.get("value") in checklists():
             return entity["value"]
-    text = (tracker.latest_message.get("text") or "").lower()
-    for kind, words in KIND_WORDS.items():
-        if any(word in text for word in words):
-            return kind
-    return None
+    return kind_in(tracker.latest_message.get("text") or "")
+
+
+def kind_in(text: str) -> str | None:
+    """The kind of claim named by words in `text`, in either language."""
+    lowered = text.lower()
+    return next((k for k, words in KIND_WORDS.items() if any(w in lowered for w in words)), None)
 
 
 def checklist_text(kind: str, lang: str) -> str:

@@ -5,7 +5,9 @@ it ends so that the next request starts afresh."""
 from __future__ import annotations
 
 import re
+import secrets
 from abc import abstractmethod
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -151,6 +153,16 @@ def add_follow_up(
             data={"title": title, **links},
         )
     )
+
+
+async def add_numbered(session, row: Any, make_number: Callable[[int], str]) -> str:
+    """Insert a claim, complaint or request whose public number is derived from its
+    id: a unique placeholder stands in until the id is known."""
+    row.number = f"new-{secrets.token_hex(8)}"
+    session.add(row)
+    await session.flush()
+    row.number = make_number(row.id)
+    return row.number
 
 
 async def conversation_id(session, tracker: Tracker) -> int | None:
