@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from aiohttp import web
 
-from console.auth import agent_by_token, sign_in
+from console.auth import COOKIE, agent_by_token, sign_in
 from console.conversations import ConversationError, conversation_view
 from console.keys import service_key, sessions_key, tokens_key
+from console.pages import CSRF_COOKIE
 from store.models import Agent, ConversationState
 
 PRESENCES = ("online", "away", "offline")
@@ -21,7 +23,7 @@ def error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
-async def _json(request: web.Request) -> dict[str, Any]:
+async def json_body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except ValueError as exc:
@@ -37,14 +39,30 @@ async def _json(request: web.Request) -> dict[str, Any]:
     return body
 
 
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+CSRF_HEADER = "X-CSRF-Token"
+
+
 @web.middleware
 async def api_errors(request: web.Request, handler):
-    """Bearer authentication for /api/v1 (except login), and JSON errors."""
+    """Authentication for /api/v1 (except login), and JSON errors.
+
+    Integrators send a Bearer token. The console's own pages send their session
+    cookie, and for anything that changes state also the page's CSRF token in
+    `X-CSRF-Token` (it must equal the CSRF cookie)."""
     if not request.path.startswith("/api/"):
         return await handler(request)
     if request.path != "/api/v1/auth/login":
         header = request.headers.get("Authorization", "")
-        token = header[7:] if header.startswith("Bearer ") else None
+        if header.startswith("Bearer "):
+            token = header[7:]
+        else:
+            token = request.cookies.get(COOKIE)
+            if token and request.method not in SAFE_METHODS:
+                cookie = request.cookies.get(CSRF_COOKIE, "")
+                sent = request.headers.get(CSRF_HEADER, "")
+                if not cookie or not hmac.compare_digest(cookie, sent):
+                    return error(403, "csrf", "The page's CSRF token is missing or wrong.")
         agent = await agent_by_token(request.app[sessions_key], request.app[tokens_key], token)
         if agent is None:
             return error(401, "unauthorised", "A valid Bearer token is required.")
@@ -55,7 +73,7 @@ async def api_errors(request: web.Request, handler):
         return error(exc.status, exc.code, str(exc))
 
 
-def _agent(request: web.Request) -> Agent:
+def current_agent(request: web.Request) -> Agent:
     return request[agent_key]
 
 
@@ -68,7 +86,7 @@ def _conversation_id(request: web.Request) -> int:
 
 @routes.post("/api/v1/auth/login", name="api_login")
 async def login(request: web.Request) -> web.Response:
-    body = await _json(request)
+    body = await json_body(request)
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
         return error(400, "malformed", "username and password are required.")
@@ -95,11 +113,11 @@ async def login(request: web.Request) -> web.Response:
 @routes.put("/api/v1/me/presence", name="api_presence")
 async def presence(request: web.Request) -> web.Response:
     """online, away or offline: handoffs are offered a callback when nobody is online."""
-    body = await _json(request)
+    body = await json_body(request)
     value = body.get("presence")
     if value not in PRESENCES:
         return error(400, "bad_presence", "presence must be one of online, away, offline.")
-    await request.app[service_key].set_presence(_agent(request).id, value)
+    await request.app[service_key].set_presence(current_agent(request).id, value)
     return web.json_response({"presence": value})
 
 
@@ -108,14 +126,14 @@ async def conversations(request: web.Request) -> web.Response:
     state = request.query.get("state")
     if state is not None and state not in {s.value for s in ConversationState}:
         return error(400, "bad_state", "state must be one of bot, queued, assigned, resolved.")
-    rows = await request.app[service_key].list(state, _agent(request))
+    rows = await request.app[service_key].list(state, current_agent(request))
     return web.json_response({"conversations": rows})
 
 
 @routes.get("/api/v1/conversations/{id}", name="api_conversation")
 async def conversation(request: web.Request) -> web.Response:
     found = await request.app[service_key].conversation_for(
-        _conversation_id(request), _agent(request)
+        _conversation_id(request), current_agent(request)
     )
     return web.json_response(conversation_view(found))
 
@@ -124,7 +142,7 @@ async def conversation(request: web.Request) -> web.Response:
 async def messages(request: web.Request) -> web.Response:
     service = request.app[service_key]
     conversation_id = _conversation_id(request)
-    await service.conversation_for(conversation_id, _agent(request))
+    await service.conversation_for(conversation_id, current_agent(request))
     try:
         after = int(request.query.get("after", "0"))
     except ValueError:
@@ -134,13 +152,15 @@ async def messages(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/conversations/{id}/assign", name="api_assign")
 async def assign(request: web.Request) -> web.Response:
-    result = await request.app[service_key].assign(_conversation_id(request), _agent(request))
+    result = await request.app[service_key].assign(
+        _conversation_id(request), current_agent(request)
+    )
     return web.json_response(result)
 
 
 @routes.post("/api/v1/conversations/{id}/messages", name="api_send")
 async def send(request: web.Request) -> web.Response:
-    body = await _json(request)
+    body = await json_body(request)
     text = body.get("text")
     if not isinstance(text, str) or not text.strip() or len(text) > 4000:
         return error(400, "malformed", "text of 1 to 4000 characters is required.")
@@ -148,17 +168,17 @@ async def send(request: web.Request) -> web.Response:
     if client_message_id is not None and not isinstance(client_message_id, str):
         return error(400, "malformed", "client_message_id must be a string.")
     message, new = await request.app[service_key].agent_message(
-        _conversation_id(request), _agent(request), text, client_message_id
+        _conversation_id(request), current_agent(request), text, client_message_id
     )
     return web.json_response(message, status=201 if new else 200)
 
 
 @routes.post("/api/v1/conversations/{id}/resolve", name="api_resolve")
 async def resolve(request: web.Request) -> web.Response:
-    body = await _json(request) if request.can_read_body else {}
+    body = await json_body(request) if request.can_read_body else {}
     reason = body.get("reason") if isinstance(body.get("reason"), str) else None
     result = await request.app[service_key].resolve(
-        _conversation_id(request), _agent(request), reason
+        _conversation_id(request), current_agent(request), reason
     )
     return web.json_response(result)
 

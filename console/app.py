@@ -13,7 +13,7 @@ import socketio
 from aiohttp import web
 
 from channels.webchat import WebChat
-from console import api, pages
+from console import admin, api, casework_api, pages
 from console.agents import AgentConsole
 from console.auth import Tokens, sync_demo_agents
 from console.conversations import ConversationService
@@ -122,6 +122,8 @@ async def init_app(settings: Settings | None = None) -> web.Application:
 
     app.add_routes(pages.routes)
     app.add_routes(api.routes)
+    app.add_routes(casework_api.routes)
+    app.add_routes(admin.routes)
     app.router.add_get("/static/vendor/{name}", vendor, name="vendor")
     app.router.add_static("/static/", HERE / "static", name="static")
 

@@ -10,6 +10,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from console.auth import COOKIE, agent_by_token, sign_in
+from console.i18n import language_of, preferred, strings, translator
 from console.keys import sessions_key, settings_key, tokens_key
 from store.identifiers import mask_mobile
 from store.models import Agent, SmsOutbox
@@ -32,13 +33,45 @@ def csrf_token(request: web.Request) -> str:
     return request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
 
 
-def render(request: web.Request, template: str, context: dict, status: int = 200):
-    token = csrf_token(request)
-    response = aiohttp_jinja2.render_template(
-        template, request, {**context, "csrf": token}, status=status
+def secure_cookies(request: web.Request) -> bool:
+    """Cookies are sent over HTTPS only when the console is served over HTTPS
+    (directly, or behind a proxy whose public URL is https)."""
+    return request.secure or request.app[settings_key].public_url.startswith("https://")
+
+
+def page_language(request: web.Request, agent: Agent | None = None) -> str:
+    if agent is not None:
+        return language_of(agent.ui_language)
+    return (
+        language_of(request.query.get("lang"))
+        if request.query.get("lang")
+        else preferred(request.headers.get("Accept-Language"))
     )
+
+
+def render(
+    request: web.Request,
+    template: str,
+    context: dict,
+    status: int = 200,
+    agent: Agent | None = None,
+    scripts: str | None = None,
+):
+    """A page in the agent's (or the browser's) language, with its CSRF token;
+    `scripts` names the prefix of the strings its script needs."""
+    token = csrf_token(request)
+    lang = page_language(request, agent)
+    context = {**context, "csrf": token, "lang": lang, "_": translator(lang), "agent": agent}
+    if scripts:
+        context["strings"] = strings(lang, scripts)
+    response = aiohttp_jinja2.render_template(template, request, context, status=status)
     response.set_cookie(
-        CSRF_COOKIE, token, httponly=True, samesite="Strict", secure=request.secure, path="/"
+        CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="Strict",
+        secure=secure_cookies(request),
+        path="/",
     )
     return response
 
@@ -73,7 +106,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         max_age=settings.token_max_age_seconds,
         httponly=True,
         samesite="Strict",
-        secure=request.secure,
+        secure=secure_cookies(request),
         path="/",
     )
     raise redirect
@@ -98,7 +131,8 @@ async def signed_in(request: web.Request) -> Agent:
 
 @routes.get("/console", name="console")
 async def console(request: web.Request) -> web.StreamResponse:
-    return render(request, "console.html", {"agent": await signed_in(request)})
+    agent = await signed_in(request)
+    return render(request, "console.html", {}, agent=agent, scripts="console.")
 
 
 @routes.get("/dev/outbox", name="outbox")

@@ -192,6 +192,18 @@ class ClaimStageChange(Base):
     claim: Mapped[Claim] = relationship(back_populates="history")
 
 
+class Team(Base):
+    """A group of agents a conversation can be routed to (general, claims, complaints...)."""
+
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(64))
+    name_en: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class Agent(Base):
     __tablename__ = "agents"
 
@@ -205,6 +217,10 @@ class Agent(Base):
     # online, away or offline, set by the console's socket connections.
     presence: Mapped[str] = mapped_column(String(16), default="offline", server_default="offline")
     presence_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # How many conversations the agent handles at once; auto-assignment stops there.
+    capacity: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
+    # The console's interface language, zh or en.
+    ui_language: Mapped[str] = mapped_column(String(8), default="zh", server_default="zh")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -233,9 +249,17 @@ class Conversation(Base):
     assigned_agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
     handoff_reason: Mapped[str | None] = mapped_column(String(64))
     handoff_summary: Mapped[str | None] = mapped_column(Text)
+    # Higher is answered first; within a priority, the longest wait first.
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    labels: Mapped[list[str]] = mapped_column(default=list)
+    resolution_reason: Mapped[str | None] = mapped_column(String(32))
+    # The queue position the customer was last told, so they hear of changes only.
+    queue_position: Mapped[int | None] = mapped_column(Integer)
     # Highest sequence number issued, and the highest the customer acknowledged.
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     customer_ack_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # The highest sequence number the assigned agent's console acknowledged.
+    agent_ack_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
@@ -268,6 +292,39 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class Note(Base):
+    """A private note on a conversation: agents see it, the customer never does."""
+
+    __tablename__ = "notes"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "client_note_id", name="uq_notes_conversation_client"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"))
+    text: Mapped[str] = mapped_column(Text)
+    client_note_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    agent: Mapped[Agent] = relationship()
+
+
+class CannedResponse(Base):
+    """A prepared reply; `{customer_name}`-style variables are filled in when used."""
+
+    __tablename__ = "canned_responses"
+    __table_args__ = (
+        UniqueConstraint("shortcut", "language", name="uq_canned_shortcut_language"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shortcut: Mapped[str] = mapped_column(String(32))
+    language: Mapped[str] = mapped_column(String(8))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class Event(Base):
     """Append-only reporting events; KPIs are computed from these rows."""
 
@@ -296,6 +353,8 @@ class Complaint(Base):
     status: Mapped[TaskStatus] = mapped_column(_enum(TaskStatus), default=TaskStatus.OPEN)
     owner_agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Each change: {at, by, status, owner_agent_id, note}.
+    history: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -314,6 +373,9 @@ class Callback(Base):
     assigned_agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
     # Each attempt: {at, outcome (reached/no_answer/rescheduled), agent_id, note}.
     attempts: Mapped[list[Any]] = mapped_column(default=list)
+    created_by_agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    # When the "due now" reminder was pushed to the console.
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

@@ -1,0 +1,1 @@
+"""Casework around conversations: customer 360, callbacks, follow-ups and complaints."""
