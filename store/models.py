@@ -314,9 +314,7 @@ class CannedResponse(Base):
     """A prepared reply; `{customer_name}`-style variables are filled in when used."""
 
     __tablename__ = "canned_responses"
-    __table_args__ = (
-        UniqueConstraint("shortcut", "language", name="uq_canned_shortcut_language"),
-    )
+    __table_args__ = (UniqueConstraint("shortcut", "language", name="uq_canned_shortcut_language"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shortcut: Mapped[str] = mapped_column(String(32))
