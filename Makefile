@@ -63,7 +63,9 @@ run: setup $(MODEL)
 	@echo "==> demo data"
 	$(BIN)/python -m store.demo --if-empty --customers $(DEMO_CUSTOMERS)
 	@echo "==> starting Rasa (127.0.0.1:5005), actions (127.0.0.1:5055) and the console (:8000); Ctrl-C stops all"
-	DEMO_MODE=true $(BIN)/honcho start -f Procfile
+	@# Rasa's HTTP API (what the bot understood, shown to agents) needs a token; one per run.
+	DEMO_MODE=true RASA_TOKEN=$${RASA_TOKEN:-$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(16))')} \
+	  $(BIN)/honcho start -f Procfile
 
 ## Quality --------------------------------------------------------------------------
 

@@ -42,6 +42,14 @@ class WebChat(socketio.AsyncNamespace):
             "bot_uttered", outbound_text(message), room=_room(conversation.external_user_id)
         )
 
+    async def typing(self, conversation: Conversation, agent_name: str, typing: bool) -> None:
+        """The agent is typing (an event of our own; rasa-webchat ignores it)."""
+        await self.emit(
+            "agent_typing",
+            {"typing": typing, "agent_name": agent_name},
+            room=_room(conversation.external_user_id),
+        )
+
     # ---- socket events ---------------------------------------------------------------
 
     async def on_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
@@ -103,6 +111,12 @@ class WebChat(socketio.AsyncNamespace):
             session["conversation_id"], text, client_message_id
         )
         return {"ok": True, "seq": message["seq"], "duplicate": not new}
+
+    async def on_typing(self, sid: str, data: Any = None) -> None:
+        """The customer is typing: shown to the agent handling the conversation."""
+        session = await self.get_session(sid)
+        if session.get("conversation_id") and isinstance(data, dict):
+            await self.service.customer_typing(session["conversation_id"], bool(data.get("typing")))
 
     async def on_ack(self, sid: str, data: Any = None) -> None:
         session = await self.get_session(sid)

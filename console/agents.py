@@ -1,28 +1,50 @@
-"""The agents' socket.io namespace: live queue and transcripts, and the same
-actions as the HTTP API (accept, reply, resolve). Only the console's own origin
-may connect, and every event is authorised against the conversation."""
+"""The agents' socket.io namespace: the live queue and transcripts, and every
+action an agent takes on a conversation. Only the console's own origin may
+connect, and every event is authorised against the conversation.
+
+Rooms: `agent:<id>` (one agent's consoles), `team:<code>` (a team's agents),
+`supervisors`, and `conversation:<id>` (joined only after `watch` is authorised)."""
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from http.cookies import SimpleCookie
 from typing import Any
 
 import socketio
 
 from console.auth import COOKIE, Tokens, agent_by_token
-from console.conversations import ConversationError, ConversationService, conversation_view
+from console.conversations import (
+    RESOLUTION_REASONS,
+    ConversationError,
+    ConversationService,
+    agent_view,
+    supervises,
+)
 from store.models import Agent, AgentRole
 
 log = logging.getLogger(__name__)
 
 NAMESPACE = "/agents"
-ALL_AGENTS = "agents"
+SUPERVISORS = "supervisors"
+PRESENCES = ("online", "away")
 
 
 def conversation_room(conversation_id: int) -> str:
     return f"conversation:{conversation_id}"
+
+
+def agent_room(agent_id: int) -> str:
+    return f"agent:{agent_id}"
+
+
+def team_room(team: str) -> str:
+    return f"team:{team}"
+
+
+Action = Callable[[Agent, int, dict], Awaitable[dict[str, Any]]]
 
 
 class AgentConsole(socketio.AsyncNamespace):
@@ -39,13 +61,50 @@ class AgentConsole(socketio.AsyncNamespace):
 
     # ---- AgentHub ----------------------------------------------------------------------
 
-    async def conversation_changed(self, conversation: dict[str, Any]) -> None:
-        await self.emit("conversation", conversation, room=ALL_AGENTS)
+    async def conversation_changed(
+        self, conversation: dict[str, Any], previous_agent_id: int | None = None
+    ) -> None:
+        """To whoever may see it now, and to the agent who just lost it."""
+        rooms = [SUPERVISORS, team_room(conversation["team"])]
+        for agent_id in (conversation.get("assigned_agent_id"), previous_agent_id):
+            if agent_id is not None:
+                rooms.append(agent_room(agent_id))
+        await self.emit("conversation", conversation, room=rooms)
 
     async def message_added(self, conversation_id: int, message: dict[str, Any]) -> None:
         await self.emit("message", message, room=conversation_room(conversation_id))
 
-    # ---- socket events -------------------------------------------------------------------
+    async def note_added(self, conversation_id: int, note: dict[str, Any]) -> None:
+        await self.emit("note", note, room=conversation_room(conversation_id))
+
+    async def typing(self, conversation_id: int, data: dict[str, Any]) -> None:
+        await self.emit("typing", data, room=conversation_room(conversation_id))
+
+    async def intent_seen(self, conversation_id: int, data: dict[str, Any]) -> None:
+        await self.emit(
+            "intent",
+            {"conversation_id": conversation_id, **data},
+            room=conversation_room(conversation_id),
+        )
+
+    async def withdraw(self, conversation_id: int) -> None:
+        # Watchers must `watch` again, which checks that they still may.
+        await self.close_room(conversation_room(conversation_id))
+
+    async def reminder(self, callback: dict[str, Any]) -> None:
+        """A callback is due: to its agent, or to the supervisors and its team's pool."""
+        agent_id = callback.get("assigned_agent_id")
+        rooms = (
+            [agent_room(agent_id)]
+            if agent_id
+            else [SUPERVISORS, team_room(callback.get("team") or "general")]
+        )
+        await self.emit("reminder", {"callback": callback}, room=rooms)
+
+    def connected_agents(self) -> list[int]:
+        return list(self.connections)
+
+    # ---- connection ----------------------------------------------------------------------
 
     async def on_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
         origin = environ.get("HTTP_ORIGIN")
@@ -58,10 +117,19 @@ class AgentConsole(socketio.AsyncNamespace):
         agent = await agent_by_token(self.service.sessions, self.tokens, token)
         if agent is None:
             raise ConnectionRefusedError("not signed in")
+        if agent.role == AgentRole.TRAINER:
+            raise ConnectionRefusedError("trainers do not take conversations")
         await self.save_session(sid, {"agent_id": agent.id})
-        await self.enter_room(sid, ALL_AGENTS)
+        await self.enter_room(sid, agent_room(agent.id))
+        await self.enter_room(sid, team_room(agent.team))
+        if supervises(agent):
+            await self.enter_room(sid, SUPERVISORS)
         self.connections[agent.id] += 1
-        await self.service.set_presence(agent.id, "online")
+        # Coming back keeps "away"; otherwise a console that opens is answering.
+        if agent.presence != "away":
+            await self._presence(agent.id, "online")
+        else:
+            await self.service.heartbeat([agent.id])
 
     async def on_disconnect(self, sid: str, *args: Any) -> None:
         session = await self.get_session(sid)
@@ -69,10 +137,15 @@ class AgentConsole(socketio.AsyncNamespace):
         if agent_id is None:
             return
         self.connections[agent_id] -= 1
-        # Another tab of the same agent keeps them online.
+        # Another tab of the same agent keeps them online. Their conversations stay
+        # theirs for the reconnect grace period (see ConversationService.requeue_absent).
         if self.connections[agent_id] <= 0:
             del self.connections[agent_id]
-            await self.service.set_presence(agent_id, "offline")
+            await self._presence(agent_id, "offline")
+
+    async def _presence(self, agent_id: int, presence: str) -> None:
+        await self.service.set_presence(agent_id, presence)
+        await self.emit("presence", {"agent_id": agent_id, "presence": presence}, room=SUPERVISORS)
 
     async def _agent(self, sid: str) -> Agent:
         session = await self.get_session(sid)
@@ -82,33 +155,65 @@ class AgentConsole(socketio.AsyncNamespace):
             raise ConversationError("forbidden", "Not signed in.", 401)
         return agent
 
-    async def _call(self, sid: str, data: Any, action) -> dict[str, Any]:
+    async def _call(self, sid: str, data: Any, action: Action) -> dict[str, Any]:
         try:
             agent = await self._agent(sid)
             conversation_id = data.get("conversation_id") if isinstance(data, dict) else None
-            if not isinstance(conversation_id, int):
+            if not isinstance(conversation_id, int) or isinstance(conversation_id, bool):
                 raise ConversationError("malformed", "conversation_id is required.", 400)
             return {"ok": True, **(await action(agent, conversation_id, data))}
         except ConversationError as exc:
-            return {"ok": False, "error": {"code": exc.code, "message": str(exc)}}
+            return _refusal(exc)
+
+    # ---- the agent's own state --------------------------------------------------------------
 
     async def on_queue(self, sid: str, data: Any = None) -> dict[str, Any]:
-        agent = await self._agent(sid)
-        states = ["queued", "assigned"]
+        """Everything the console needs to draw itself, in one call."""
+        try:
+            agent = await self._agent(sid)
+        except ConversationError as exc:
+            return _refusal(exc)
         conversations = []
-        for state in states:
+        for state in ("queued", "assigned"):
             conversations += await self.service.list(state, agent)
-        return {"ok": True, "conversations": conversations, "me": _agent_view(agent)}
+        agents = await self.service.agents()
+        load = {a["id"]: a["active_conversations"] for a in agents}
+        return {
+            "ok": True,
+            "conversations": conversations,
+            "me": agent_view(agent, load.get(agent.id, 0)),
+            "agents": agents,
+            "teams": await self.service.teams(),
+            "resolution_reasons": list(RESOLUTION_REASONS),
+            "canned": await self.service.canned_responses(),
+        }
+
+    async def on_presence(self, sid: str, data: Any = None) -> dict[str, Any]:
+        presence = data.get("presence") if isinstance(data, dict) else None
+        if presence not in PRESENCES:
+            return _refusal(ConversationError("bad_presence", "presence is online or away.", 400))
+        try:
+            agent = await self._agent(sid)
+        except ConversationError as exc:
+            return _refusal(exc)
+        await self._presence(agent.id, presence)
+        agent.presence = presence
+        return {"ok": True, "me": agent_view(agent)}
+
+    # ---- conversations -------------------------------------------------------------------
 
     async def on_watch(self, sid: str, data: Any = None) -> dict[str, Any]:
-        """Subscribe to a conversation's messages; returns those after `after`."""
+        """Subscribe to a conversation; returns the messages after `after` and its notes."""
 
         async def watch(agent: Agent, conversation_id: int, data: dict) -> dict[str, Any]:
             conversation = await self.service.conversation_for(conversation_id, agent)
             await self.enter_room(sid, conversation_room(conversation_id))
             after = data.get("after") if isinstance(data.get("after"), int) else 0
-            messages = await self.service.messages_after(conversation_id, after)
-            return {"conversation": conversation_view(conversation), "messages": messages}
+            return {
+                "conversation": await self.service.view(conversation),
+                "messages": await self.service.messages_after(conversation_id, max(0, after)),
+                "notes": await self.service.notes(conversation_id),
+            }
 
         return await self._call(sid, data, watch)
 
@@ -126,20 +231,62 @@ class AgentConsole(socketio.AsyncNamespace):
 
     async def on_send(self, sid: str, data: Any = None) -> dict[str, Any]:
         async def send(agent: Agent, conversation_id: int, data: dict) -> dict[str, Any]:
-            text = data.get("text")
-            if not isinstance(text, str) or not text.strip() or len(text) > 4000:
-                raise ConversationError(
-                    "malformed", "Text of 1 to 4000 characters is required.", 400
-                )
-            client_message_id = data.get("client_message_id")
-            if not isinstance(client_message_id, str | None):
-                raise ConversationError("malformed", "client_message_id must be a string.", 400)
+            text = _text(data, "text", 4000)
+            client_message_id = _client_id(data, "client_message_id")
             message, new = await self.service.agent_message(
                 conversation_id, agent, text, client_message_id
             )
             return {"message": message, "duplicate": not new}
 
         return await self._call(sid, data, send)
+
+    async def on_ack(self, sid: str, data: Any = None) -> dict[str, Any]:
+        async def ack(agent: Agent, conversation_id: int, data: dict) -> dict[str, Any]:
+            seq = data.get("seq")
+            if not isinstance(seq, int) or seq < 1:
+                raise ConversationError("malformed", "seq is required.", 400)
+            await self.service.agent_acknowledge(conversation_id, agent, seq)
+            return {}
+
+        return await self._call(sid, data, ack)
+
+    async def on_typing(self, sid: str, data: Any = None) -> dict[str, Any]:
+        async def typing(agent: Agent, conversation_id: int, data: dict) -> dict[str, Any]:
+            await self.service.agent_typing(conversation_id, agent, bool(data.get("typing")))
+            return {}
+
+        return await self._call(sid, data, typing)
+
+    async def on_note(self, sid: str, data: Any = None) -> dict[str, Any]:
+        async def note(agent: Agent, conversation_id: int, data: dict) -> dict[str, Any]:
+            text = _text(data, "text", 2000)
+            view, new = await self.service.add_note(
+                conversation_id, agent, text, _client_id(data, "client_note_id")
+            )
+            return {"note": view, "duplicate": not new}
+
+        return await self._call(sid, data, note)
+
+    async def on_labels(self, sid: str, data: Any = None) -> dict[str, Any]:
+        async def labels(agent: Agent, conversation_id: int, data: dict) -> dict[str, Any]:
+            values = data.get("labels")
+            if not isinstance(values, list):
+                raise ConversationError("malformed", "labels must be a list.", 400)
+            return {"conversation": await self.service.set_labels(conversation_id, agent, values)}
+
+        return await self._call(sid, data, labels)
+
+    async def on_transfer(self, sid: str, data: Any = None) -> dict[str, Any]:
+        async def transfer(agent: Agent, conversation_id: int, data: dict) -> dict[str, Any]:
+            team = data.get("team") if isinstance(data.get("team"), str) else None
+            to_agent = data.get("agent_id") if isinstance(data.get("agent_id"), int) else None
+            note = data.get("note") if isinstance(data.get("note"), str) else ""
+            conversation = await self.service.transfer(
+                conversation_id, agent, note, team=team, to_agent_id=to_agent
+            )
+            return {"conversation": conversation}
+
+        return await self._call(sid, data, transfer)
 
     async def on_resolve(self, sid: str, data: Any = None) -> dict[str, Any]:
         async def resolve(agent: Agent, conversation_id: int, data: dict) -> dict[str, Any]:
@@ -148,13 +295,29 @@ class AgentConsole(socketio.AsyncNamespace):
 
         return await self._call(sid, data, resolve)
 
+    async def on_canned(self, sid: str, data: Any = None) -> dict[str, Any]:
+        async def canned(agent: Agent, conversation_id: int, data: dict) -> dict[str, Any]:
+            shortcut = data.get("shortcut")
+            if not isinstance(shortcut, str):
+                raise ConversationError("malformed", "shortcut is required.", 400)
+            return {"text": await self.service.fill_canned(conversation_id, agent, shortcut)}
 
-def _agent_view(agent: Agent) -> dict[str, Any]:
-    return {
-        "id": agent.id,
-        "username": agent.username,
-        "display_name": agent.display_name,
-        "role": agent.role.value,
-        "team": agent.team,
-        "supervisor": agent.role in (AgentRole.SUPERVISOR, AgentRole.ADMIN),
-    }
+        return await self._call(sid, data, canned)
+
+
+def _text(data: dict, key: str, limit: int) -> str:
+    text = data.get(key)
+    if not isinstance(text, str) or not text.strip() or len(text) > limit:
+        raise ConversationError("malformed", f"{key} of 1 to {limit} characters is required.", 400)
+    return text
+
+
+def _client_id(data: dict, key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and (not isinstance(value, str) or not 1 <= len(value) <= 64):
+        raise ConversationError("malformed", f"{key} must be a string of 1 to 64 characters.", 400)
+    return value
+
+
+def _refusal(exc: ConversationError) -> dict[str, Any]:
+    return {"ok": False, "error": {"code": exc.code, "message": str(exc)}}

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from console.auth import COOKIE, agent_by_token, sign_in
-from console.conversations import ConversationError, conversation_view
+from console.conversations import ConversationError
 from console.keys import service_key, sessions_key, tokens_key
 from console.pages import CSRF_COOKIE
 from store.models import Agent, ConversationState
@@ -135,7 +135,7 @@ async def conversation(request: web.Request) -> web.Response:
     found = await request.app[service_key].conversation_for(
         _conversation_id(request), current_agent(request)
     )
-    return web.json_response(conversation_view(found))
+    return web.json_response(await request.app[service_key].view(found))
 
 
 @routes.get("/api/v1/conversations/{id}/messages", name="api_messages")
@@ -179,6 +179,56 @@ async def resolve(request: web.Request) -> web.Response:
     reason = body.get("reason") if isinstance(body.get("reason"), str) else None
     result = await request.app[service_key].resolve(
         _conversation_id(request), current_agent(request), reason
+    )
+    return web.json_response(result)
+
+
+@routes.post("/api/v1/conversations/{id}/transfer", name="api_transfer")
+async def transfer(request: web.Request) -> web.Response:
+    """To a team's queue (`team`) or straight to an agent (`agent_id`), with a `note`."""
+    body = await json_body(request)
+    team, to_agent, note = body.get("team"), body.get("agent_id"), body.get("note")
+    if (
+        not isinstance(note, str)
+        or (team is not None and not isinstance(team, str))
+        or (to_agent is not None and (not isinstance(to_agent, int) or isinstance(to_agent, bool)))
+    ):
+        return error(400, "malformed", "note, and team or agent_id, are required.")
+    result = await request.app[service_key].transfer(
+        _conversation_id(request), current_agent(request), note, team=team, to_agent_id=to_agent
+    )
+    return web.json_response(result)
+
+
+@routes.get("/api/v1/conversations/{id}/notes", name="api_notes")
+async def notes(request: web.Request) -> web.Response:
+    service = request.app[service_key]
+    conversation_id = _conversation_id(request)
+    await service.conversation_for(conversation_id, current_agent(request))
+    return web.json_response({"notes": await service.notes(conversation_id)})
+
+
+@routes.post("/api/v1/conversations/{id}/notes", name="api_add_note")
+async def add_note(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    text, client_note_id = body.get("text"), body.get("client_note_id")
+    if not isinstance(text, str) or (
+        client_note_id is not None and not isinstance(client_note_id, str)
+    ):
+        return error(400, "malformed", "text is required; client_note_id is a string.")
+    note, new = await request.app[service_key].add_note(
+        _conversation_id(request), current_agent(request), text, client_note_id
+    )
+    return web.json_response(note, status=201 if new else 200)
+
+
+@routes.put("/api/v1/conversations/{id}/labels", name="api_labels")
+async def labels(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    if not isinstance(body.get("labels"), list):
+        return error(400, "malformed", "labels must be a list of strings.")
+    result = await request.app[service_key].set_labels(
+        _conversation_id(request), current_agent(request), body["labels"]
     )
     return web.json_response(result)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from pathlib import Path
@@ -17,6 +18,7 @@ from console import admin, api, casework_api, pages
 from console.agents import AgentConsole
 from console.auth import Tokens, sync_demo_agents
 from console.conversations import ConversationService
+from console.housekeeping import keep_house
 from console.keys import service_key, sessions_key, settings_key, tokens_key
 from console.rasa import RasaClient
 from console.settings import ROOT, Settings, get_settings
@@ -77,7 +79,12 @@ async def init_app(settings: Settings | None = None) -> web.Application:
     settings = settings or get_settings()
     app = web.Application(middlewares=[security_headers, api.api_errors], client_max_size=1024**2)
     app[settings_key] = settings
-    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        context_processors=[aiohttp_jinja2.request_processor],
+    )
 
     await migrate_async(settings.database_url)
     engine = create_engine(settings.database_url)
@@ -88,7 +95,11 @@ async def init_app(settings: Settings | None = None) -> web.Application:
 
     http = aiohttp.ClientSession()
     rasa = RasaClient(
-        http, settings.rasa_url, settings.action_server_url, settings.rasa_timeout_seconds
+        http,
+        settings.rasa_url,
+        settings.action_server_url,
+        settings.rasa_timeout_seconds,
+        settings.rasa_token,
     )
 
     origin_allowed = widget_origin_check(settings)
@@ -110,6 +121,7 @@ async def init_app(settings: Settings | None = None) -> web.Application:
         default_wait_seconds=settings.default_wait_seconds,
         service_hours=settings.in_service_hours,
         service_hours_text=settings.service_hours.replace("-", "–"),
+        auto_assign=settings.auto_assign,
     )
     agents = AgentConsole(service, app[tokens_key], console_origins(settings))
     webchat = WebChat(service, settings.max_message_chars, origin_allowed)
@@ -127,8 +139,22 @@ async def init_app(settings: Settings | None = None) -> web.Application:
     app.router.add_get("/static/vendor/{name}", vendor, name="vendor")
     app.router.add_static("/static/", HERE / "static", name="static")
 
+    if not settings.socketio_message_queue:
+        # One console process: nobody is connected before it starts. Agents who come
+        # back within the grace period keep their conversations.
+        await service.mark_all_offline()
+
     async def resources(app: web.Application):
+        housekeeping = asyncio.create_task(
+            keep_house(
+                service,
+                agents,
+                settings.housekeeping_seconds,
+                settings.agent_reconnect_grace_seconds,
+            )
+        )
         yield
+        housekeeping.cancel()
         await service.wait_for_bot()
         await http.close()
         await engine.dispose()

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -25,11 +26,15 @@ from console.rasa import BotUnavailable, RasaClient
 from store.models import (
     Agent,
     AgentRole,
+    CannedResponse,
     Conversation,
     ConversationState,
+    Customer,
     Event,
     Message,
+    Note,
     SenderKind,
+    Team,
 )
 
 log = logging.getLogger(__name__)
@@ -40,6 +45,22 @@ RECENT_WAITS = 20
 PRESENCE_TTL = timedelta(hours=12)
 # The "keep waiting" button of a callback offer: queue after all.
 QUEUE_PAYLOAD = "/queue"
+# Why an agent closed a conversation, for the reports.
+RESOLUTION_REASONS = (
+    "answered",
+    "claim_explained",
+    "callback_scheduled",
+    "complaint_logged",
+    "transferred_offline",
+    "no_response",
+    "duplicate",
+    "other",
+)
+# Handoffs that jump the queue: an upset customer, or one the bot failed.
+URGENT_REASONS = {"complaint", "action_failed", "bot_unavailable", "fallback"}
+URGENT_TEAMS = {"complaints"}
+MAX_LABELS = 10
+MAX_NOTE_CHARS = 2000
 
 
 class ConversationError(Exception):
@@ -54,18 +75,43 @@ class ConversationError(Exception):
 class AgentHub(Protocol):
     """Realtime pushes to the agents' console."""
 
-    async def conversation_changed(self, conversation: dict[str, Any]) -> None: ...
+    async def conversation_changed(
+        self, conversation: dict[str, Any], previous_agent_id: int | None = None
+    ) -> None: ...
 
     async def message_added(self, conversation_id: int, message: dict[str, Any]) -> None: ...
+
+    async def note_added(self, conversation_id: int, note: dict[str, Any]) -> None: ...
+
+    async def typing(self, conversation_id: int, data: dict[str, Any]) -> None: ...
+
+    async def intent_seen(self, conversation_id: int, data: dict[str, Any]) -> None: ...
+
+    async def withdraw(self, conversation_id: int) -> None:
+        """Stop live updates of a conversation to everyone watching it (it changed hands)."""
 
 
 class NoAgents:
     """The hub before one is attached: pushes go nowhere."""
 
-    async def conversation_changed(self, conversation: dict[str, Any]) -> None:
+    async def conversation_changed(
+        self, conversation: dict[str, Any], previous_agent_id: int | None = None
+    ) -> None:
         pass
 
     async def message_added(self, conversation_id: int, message: dict[str, Any]) -> None:
+        pass
+
+    async def note_added(self, conversation_id: int, note: dict[str, Any]) -> None:
+        pass
+
+    async def typing(self, conversation_id: int, data: dict[str, Any]) -> None:
+        pass
+
+    async def intent_seen(self, conversation_id: int, data: dict[str, Any]) -> None:
+        pass
+
+    async def withdraw(self, conversation_id: int) -> None:
         pass
 
 
@@ -83,7 +129,16 @@ def message_view(message: Message) -> dict[str, Any]:
     }
 
 
-def conversation_view(conversation: Conversation) -> dict[str, Any]:
+def conversation_view(
+    conversation: Conversation, names: dict[int, str] | None = None
+) -> dict[str, Any]:
+    """What agents see of a conversation; `names` maps agent ids to display names."""
+    queued_at = conversation.queued_at
+    waiting = (
+        max(0, round((_now() - _aware(queued_at)).total_seconds()))
+        if conversation.state == State.QUEUED and queued_at
+        else None
+    )
     return {
         "id": conversation.id,
         "channel": conversation.channel,
@@ -91,14 +146,32 @@ def conversation_view(conversation: Conversation) -> dict[str, Any]:
         "language": conversation.language,
         "team": conversation.team,
         "customer_id": conversation.customer_id,
+        "verified": conversation.customer_id is not None,
         "assigned_agent_id": conversation.assigned_agent_id,
+        "assigned_agent_name": (names or {}).get(conversation.assigned_agent_id),
         "handoff_reason": conversation.handoff_reason,
         "handoff_summary": conversation.handoff_summary,
+        "priority": conversation.priority or 0,
+        "labels": list(conversation.labels or []),
+        "resolution_reason": conversation.resolution_reason,
         "last_seq": conversation.last_seq,
         "created_at": _iso(conversation.created_at),
-        "queued_at": _iso(conversation.queued_at),
+        "queued_at": _iso(queued_at),
         "assigned_at": _iso(conversation.assigned_at),
         "resolved_at": _iso(conversation.resolved_at),
+        "waiting_seconds": waiting,
+    }
+
+
+def note_view(note: Note, agent_name: str | None = None) -> dict[str, Any]:
+    return {
+        "id": note.id,
+        "conversation_id": note.conversation_id,
+        "agent_id": note.agent_id,
+        "agent_name": agent_name,
+        "text": note.text,
+        "client_note_id": note.client_note_id,
+        "created_at": _iso(note.created_at),
     }
 
 
@@ -138,6 +211,18 @@ SYSTEM_TEXTS = {
         "抱歉,现在不在人工服务时间({hours},北京时间)。我们可以在服务时间内给您回电。",
         "Sorry, our agents are available {hours} (China time). We can call you back then.",
     ),
+    "queue_update": (
+        "您现在排在第 {position} 位,预计等待约 {wait}。",
+        "You're now number {position} in the queue, expected wait about {wait}.",
+    ),
+    "transferring": (
+        "正在为您转接{team}的同事,请稍候。",
+        "I'm passing you to a colleague in {team}. Please hold on.",
+    ),
+    "requeued": (
+        "为您服务的客服连接中断,正在为您转接其他客服。",
+        "Your agent has lost their connection, so I'm passing you to another agent.",
+    ),
     "callback_button": ("预约回电", "Call me back"),
     "wait_button": ("继续等待", "Keep waiting"),
     "bot_unavailable": (
@@ -163,11 +248,18 @@ def _wait_text(seconds: float, language: str) -> str:
 
 @dataclass
 class Outbox:
-    """Messages and state changes written in one transaction, delivered after commit."""
+    """Messages and state changes written in one transaction, delivered after commit.
+
+    `followers` hold what the same transaction wrote to other conversations (the
+    queue positions it changed)."""
 
     conversation: Conversation | None = None
     messages: list[Message] = field(default_factory=list)
     state_changed: bool = False
+    previous_agent_id: int | None = None
+    # The conversation changed hands: live updates to its current watchers stop.
+    withdrawn: bool = False
+    followers: list[Outbox] = field(default_factory=list)
 
 
 class ConversationService:
@@ -179,8 +271,11 @@ class ConversationService:
         default_wait_seconds: int = 60,
         service_hours: Callable[[datetime], bool] | None = None,
         service_hours_text: str = "",
+        auto_assign: bool = True,
     ):
         self.sessions = sessions
+        # Queued conversations go to the least-busy online agent of their team.
+        self.auto_assign = auto_assign
         self.bot = bot
         # Set once the agents' namespace exists (it needs the service too).
         self.hub: AgentHub = hub or NoAgents()
@@ -262,6 +357,7 @@ class ConversationService:
                 )
                 outbox.messages.append(message)
                 forward = False
+                seq = message.seq
                 if waits:
                     await self._queue(session, conversation, _remembered(conversation), outbox)
                 elif rated:
@@ -272,8 +368,10 @@ class ConversationService:
         # Delivered only once committed.
         await self._publish(outbox)
         view = message_view(message)
+        if waits:
+            await self.dispatch()
         if forward:
-            task = asyncio.create_task(self._bot_turn(conversation_id, bot_text))
+            task = asyncio.create_task(self._bot_turn(conversation_id, bot_text, seq))
             self._bot_turns.add(task)
             task.add_done_callback(self._bot_turns.discard)
             if wait_for_bot:
@@ -383,17 +481,25 @@ class ConversationService:
             )
         )
 
-    async def _bot_turn(self, conversation_id: int, text: str) -> None:
+    async def _bot_turn(self, conversation_id: int, text: str, seq: int) -> None:
+        """The bot answers one customer message (sequence number `seq`); a handoff
+        it asks for is then offered to the agents."""
+        if await self._bot_answers(conversation_id, text, seq):
+            await self.dispatch()
+
+    async def _bot_answers(self, conversation_id: int, text: str, seq: int) -> bool:
         async with self._locks[conversation_id]:
             conversation = await self.get(conversation_id)
             if conversation is None or conversation.state != State.BOT:
-                return
+                return False
+            understood = None
             try:
                 replies = await self.bot.send(
                     conversation.uid,
                     text,
                     {"channel": conversation.channel, "language": conversation.language},
                 )
+                understood = await self.bot.latest_intent(conversation.uid)
             except BotUnavailable as exc:
                 log.warning("bot unavailable for conversation %s: %s", conversation_id, exc)
                 replies = []
@@ -407,6 +513,8 @@ class ConversationService:
             async with self.sessions.begin() as session:
                 conversation = await self._load(session, conversation_id)
                 outbox.conversation = conversation
+                if understood:
+                    await self._remember_intent(session, conversation_id, seq, understood)
                 handoff = None
                 resolved_by_bot = False
                 for reply in replies:
@@ -431,7 +539,8 @@ class ConversationService:
                     self._record(
                         session, "bot_reply", conversation, data={"messages": len(outbox.messages)}
                     )
-                if handoff is not None and conversation.state == State.BOT:
+                handed_over = handoff is not None and conversation.state == State.BOT
+                if handed_over:
                     await self._hand_over(session, conversation, handoff, outbox)
                 elif resolved_by_bot and conversation.state == State.BOT:
                     # The bot saw the customer off: resolved without a person.
@@ -441,6 +550,20 @@ class ConversationService:
                     await self._ask_for_rating(session, conversation, outbox)
                     outbox.state_changed = True
             await self._publish(outbox)
+            if understood:
+                await self.hub.intent_seen(conversation_id, {"seq": seq, **understood})
+            return handed_over
+
+    @staticmethod
+    async def _remember_intent(
+        session: AsyncSession, conversation_id: int, seq: int, understood: dict[str, Any]
+    ) -> None:
+        """Keep what the bot understood on the customer's message, for the agents."""
+        message = await session.scalar(
+            select(Message).where(Message.conversation_id == conversation_id, Message.seq == seq)
+        )
+        if message is not None:
+            message.payload = {**(message.payload or {}), **understood}
 
     async def _hand_over(
         self,
@@ -479,23 +602,27 @@ class ConversationService:
         )
 
     @staticmethod
-    async def _agents_online(session: AsyncSession) -> bool:
-        count = await session.scalar(
-            select(func.count())
-            .select_from(Agent)
-            .where(
-                Agent.is_active.is_(True),
-                Agent.presence == "online",
-                Agent.presence_at > _now() - PRESENCE_TTL,
-            )
+    def _online(query):
+        """Agents who are signed in and answering (not away)."""
+        return query.where(
+            Agent.is_active.is_(True),
+            Agent.presence == "online",
+            Agent.presence_at > _now() - PRESENCE_TTL,
         )
-        return bool(count)
+
+    async def _agents_online(self, session: AsyncSession, team: str | None = None) -> int:
+        query = self._online(select(func.count()).select_from(Agent))
+        if team is not None:
+            query = query.where(Agent.team == team, Agent.role == AgentRole.AGENT)
+        return await session.scalar(query) or 0
 
     @staticmethod
     def _remember_handoff(conversation: Conversation, handoff: dict[str, Any]) -> None:
         conversation.team = str(handoff.get("team") or "general")[:32]
         conversation.handoff_reason = str(handoff.get("reason") or "bot")[:64]
         conversation.handoff_summary = str(handoff.get("summary") or "")[:2000]
+        urgent = conversation.handoff_reason in URGENT_REASONS or conversation.team in URGENT_TEAMS
+        conversation.priority = max(conversation.priority or 0, 1 if urgent else 0)
 
     async def _queue(
         self,
@@ -504,19 +631,49 @@ class ConversationService:
         handoff: dict[str, Any],
         outbox: Outbox,
     ) -> None:
-        now = _now()
         conversation.state = State.QUEUED
-        conversation.queued_at = now
+        conversation.queued_at = _now()
         self._remember_handoff(conversation, handoff)
         self._record(session, "handoff", conversation, data=handoff)
+        await self._tell_position(session, conversation, outbox, "queued")
+        outbox.state_changed = True
+        # A conversation that jumps the queue moves the others back.
+        await self._tell_positions(session, conversation.team, outbox, skip=conversation.id)
+
+    async def _position(self, session: AsyncSession, conversation: Conversation) -> int:
+        """1 + the conversations of the same team answered before this one:
+        higher priority first, then the longest waiting."""
+        same = Conversation.priority == conversation.priority
         ahead = await session.scalar(
             select(func.count())
             .select_from(Conversation)
-            .where(Conversation.state == State.QUEUED, Conversation.id != conversation.id)
+            .where(
+                Conversation.state == State.QUEUED,
+                Conversation.team == conversation.team,
+                Conversation.id != conversation.id,
+                or_(
+                    Conversation.priority > conversation.priority,
+                    and_(same, Conversation.queued_at < conversation.queued_at),
+                    and_(
+                        same,
+                        Conversation.queued_at == conversation.queued_at,
+                        Conversation.id < conversation.id,
+                    ),
+                ),
+            )
         )
-        wait = await self._expected_wait(session, ahead + 1)
-        text = self._system_text("queued", conversation.language).format(
-            ahead=ahead, wait=_wait_text(wait, conversation.language)
+        return (ahead or 0) + 1
+
+    async def _tell_position(
+        self, session: AsyncSession, conversation: Conversation, outbox: Outbox, key: str
+    ) -> None:
+        """Tell the customer where they are in the queue and how long it may take."""
+        position = await self._position(session, conversation)
+        conversation.queue_position = position
+        wait = await self._expected_wait(session, position, conversation.team)
+        lang = conversation.language
+        text = self._system_text(key, lang).format(
+            ahead=position - 1, position=position, wait=_wait_text(wait, lang)
         )
         outbox.messages.append(
             await self._append(
@@ -524,13 +681,32 @@ class ConversationService:
                 conversation,
                 SenderKind.SYSTEM,
                 text,
-                {"queue": {"position": ahead + 1, "expected_wait_seconds": round(wait)}},
+                {"queue": {"position": position, "expected_wait_seconds": round(wait)}},
             )
         )
-        outbox.state_changed = True
 
-    async def _expected_wait(self, session: AsyncSession, position: int) -> float:
-        """Position times the average wait of recently answered handoffs."""
+    async def _tell_positions(
+        self, session: AsyncSession, team: str, outbox: Outbox, skip: int | None = None
+    ) -> None:
+        """Customers of a team's queue whose position changed hear their new one."""
+        waiting = (
+            await session.scalars(
+                select(Conversation)
+                .where(Conversation.state == State.QUEUED, Conversation.team == team)
+                .order_by(Conversation.priority.desc(), Conversation.queued_at, Conversation.id)
+                .limit(200)
+            )
+        ).all()
+        for position, conversation in enumerate(waiting, start=1):
+            if conversation.id == skip or conversation.queue_position == position:
+                continue
+            follower = Outbox(conversation=conversation)
+            await self._tell_position(session, conversation, follower, "queue_update")
+            outbox.followers.append(follower)
+
+    async def _expected_wait(self, session: AsyncSession, position: int, team: str) -> float:
+        """Position times the average wait of recently answered handoffs, shared
+        among the team's agents who are answering."""
         rows = (
             await session.execute(
                 select(Conversation.queued_at, Conversation.assigned_at)
@@ -539,30 +715,93 @@ class ConversationService:
                 .limit(RECENT_WAITS)
             )
         ).all()
-        waits = [(a - q).total_seconds() for q, a in rows if a >= q]
+        waits = [(_aware(a) - _aware(q)).total_seconds() for q, a in rows if a >= q]
         average = sum(waits) / len(waits) if waits else self.default_wait_seconds
-        return max(average, 1.0) * position
+        answering = max(1, await self._agents_online(session, team))
+        return max(average, 1.0) * position / answering
 
     # ---- agents ------------------------------------------------------------------
 
     async def set_presence(self, agent_id: int, presence: str) -> None:
-        """online, away or offline: whether a handoff can be answered now."""
+        """online, away or offline: whether handoffs are offered to the agent now."""
         async with self.sessions.begin() as session:
             await session.execute(
                 update(Agent)
                 .where(Agent.id == agent_id)
                 .values(presence=presence, presence_at=_now())
             )
+        if presence == "online":
+            await self.dispatch()
+
+    async def mark_all_offline(self) -> None:
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(Agent)
+                .where(Agent.presence != "offline")
+                .values(presence="offline", presence_at=_now())
+            )
+
+    async def heartbeat(self, agent_ids: list[int]) -> None:
+        """Agents whose console is connected here are still there."""
+        if not agent_ids:
+            return
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(Agent)
+                .where(Agent.id.in_(agent_ids), Agent.presence.in_(("online", "away")))
+                .values(presence_at=_now())
+            )
+
+    async def agent_names(self, session: AsyncSession) -> dict[int, str]:
+        return dict((await session.execute(select(Agent.id, Agent.display_name))).all())
+
+    async def agents(self) -> list[dict[str, Any]]:
+        """Every active agent with presence and current load (for transfers and supervisors)."""
+        async with self.sessions() as session:
+            rows = (
+                await session.scalars(
+                    select(Agent).where(Agent.is_active.is_(True)).order_by(Agent.id)
+                )
+            ).all()
+            load = await self._load_by_agent(session)
+        return [agent_view(a, load.get(a.id, 0)) for a in rows]
+
+    async def teams(self) -> list[dict[str, Any]]:
+        async with self.sessions() as session:
+            rows = (await session.scalars(select(Team).order_by(Team.id))).all()
+        return [{"code": t.code, "name_zh": t.name_zh, "name_en": t.name_en} for t in rows]
+
+    @staticmethod
+    async def _load_by_agent(session: AsyncSession) -> dict[int, int]:
+        return dict(
+            (
+                await session.execute(
+                    select(Conversation.assigned_agent_id, func.count())
+                    .where(Conversation.state == State.ASSIGNED)
+                    .group_by(Conversation.assigned_agent_id)
+                )
+            ).all()
+        )
 
     async def list(
         self, state: str | None = None, agent: Agent | None = None
     ) -> list[dict[str, Any]]:
-        query = select(Conversation).order_by(Conversation.queued_at, Conversation.id).limit(500)
+        """Conversations in answering order: priority, then the longest wait."""
+        query = (
+            select(Conversation)
+            .order_by(Conversation.priority.desc(), Conversation.queued_at, Conversation.id)
+            .limit(500)
+        )
         if state:
             query = query.where(Conversation.state == State(state))
         async with self.sessions() as session:
             rows = (await session.scalars(query)).all()
-        return [conversation_view(c) for c in rows if agent is None or may_view(agent, c)]
+            names = await self.agent_names(session)
+        return [conversation_view(c, names) for c in rows if agent is None or may_view(agent, c)]
+
+    async def view(self, conversation: Conversation) -> dict[str, Any]:
+        async with self.sessions() as session:
+            return conversation_view(conversation, await self.agent_names(session))
 
     async def conversation_for(self, conversation_id: int, agent: Agent) -> Conversation:
         conversation = await self.get(conversation_id)
@@ -572,9 +811,61 @@ class ConversationService:
             raise ConversationError("forbidden", "This conversation is not yours.", 403)
         return conversation
 
-    async def assign(self, conversation_id: int, agent: Agent) -> dict[str, Any]:
-        """The agent takes a queued conversation (supervisors may also take one
-        from a colleague)."""
+    async def notes(self, conversation_id: int) -> list[dict[str, Any]]:
+        async with self.sessions() as session:
+            rows = (
+                await session.scalars(
+                    select(Note).where(Note.conversation_id == conversation_id).order_by(Note.id)
+                )
+            ).all()
+            names = await self.agent_names(session)
+        return [note_view(n, names.get(n.agent_id)) for n in rows]
+
+    async def dispatch(self) -> int:
+        """Give queued conversations, in answering order, to the least-busy online
+        agent of their team who is below capacity. Returns how many were given."""
+        if not self.auto_assign:
+            return 0
+        async with self.sessions() as session:
+            waiting = (
+                await session.scalars(
+                    select(Conversation)
+                    .where(Conversation.state == State.QUEUED)
+                    .order_by(Conversation.priority.desc(), Conversation.queued_at, Conversation.id)
+                    .limit(200)
+                )
+            ).all()
+            if not waiting:
+                return 0
+            answering = (
+                await session.scalars(
+                    self._online(select(Agent)).where(Agent.role == AgentRole.AGENT)
+                )
+            ).all()
+            load = await self._load_by_agent(session)
+        given = 0
+        for conversation in waiting:
+            free = [
+                a
+                for a in answering
+                if a.team == conversation.team and load.get(a.id, 0) < (a.capacity or 0)
+            ]
+            if not free:
+                continue
+            agent = min(free, key=lambda a: (load.get(a.id, 0), a.id))
+            try:
+                await self.assign(conversation.id, agent, auto=True)
+            except ConversationError:
+                continue  # taken meanwhile, by hand or by another process
+            load[agent.id] = load.get(agent.id, 0) + 1
+            given += 1
+        return given
+
+    async def assign(
+        self, conversation_id: int, agent: Agent, auto: bool = False
+    ) -> dict[str, Any]:
+        """The agent takes a queued conversation of their team (supervisors take any,
+        also from a colleague). `auto` is the dispatcher giving it to them."""
         async with self._locks[conversation_id]:
             outbox = Outbox(state_changed=True)
             async with self.sessions.begin() as session:
@@ -583,41 +874,51 @@ class ConversationService:
                     conversation.state == State.ASSIGNED
                     and conversation.assigned_agent_id == agent.id
                 ):
-                    return conversation_view(conversation)
-                if conversation.state == State.ASSIGNED and agent.role != AgentRole.SUPERVISOR:
+                    return conversation_view(conversation, await self.agent_names(session))
+                supervising = agent.role in (AgentRole.SUPERVISOR, AgentRole.ADMIN)
+                if conversation.state == State.ASSIGNED and not supervising:
                     raise ConversationError("already_assigned", "Another agent has taken it.")
                 if conversation.state not in (State.QUEUED, State.ASSIGNED):
                     raise ConversationError(
                         "not_queued", f"The conversation is {conversation.state.value}, not queued."
                     )
+                if not supervising and (
+                    agent.role != AgentRole.AGENT or conversation.team != agent.team
+                ):
+                    raise ConversationError(
+                        "forbidden", "This conversation is queued for another team.", 403
+                    )
                 now = _now()
                 queued_at = conversation.queued_at
+                outbox.previous_agent_id = conversation.assigned_agent_id
+                outbox.withdrawn = outbox.previous_agent_id is not None
                 conversation.state = State.ASSIGNED
                 conversation.assigned_agent_id = agent.id
                 conversation.assigned_at = now
+                conversation.queue_position = None
                 waited = (now - _aware(queued_at)).total_seconds() if queued_at else None
                 self._record(
                     session,
                     "assigned",
                     conversation,
                     agent_id=agent.id,
-                    data={"wait_seconds": waited},
+                    data={"wait_seconds": waited, "auto": auto},
                 )
-                text = self._system_text("assigned", conversation.language).format(
-                    agent=agent.display_name
-                )
-                outbox.messages.append(
-                    await self._append(
-                        session,
-                        conversation,
-                        SenderKind.SYSTEM,
-                        text,
-                        {"agent_name": agent.display_name},
-                    )
-                )
+                await self._say_joined(session, conversation, agent, outbox)
                 outbox.conversation = conversation
+                await self._tell_positions(session, conversation.team, outbox)
             await self._publish(outbox)
-            return conversation_view(conversation)
+            return await self.view(conversation)
+
+    async def _say_joined(
+        self, session: AsyncSession, conversation: Conversation, agent: Agent, outbox: Outbox
+    ) -> None:
+        text = self._system_text("assigned", conversation.language).format(agent=agent.display_name)
+        outbox.messages.append(
+            await self._append(
+                session, conversation, SenderKind.SYSTEM, text, {"agent_name": agent.display_name}
+            )
+        )
 
     async def agent_message(
         self, conversation_id: int, agent: Agent, text: str, client_message_id: str | None = None
@@ -626,6 +927,10 @@ class ConversationService:
             outbox = Outbox()
             async with self.sessions.begin() as session:
                 conversation = await self._load(session, conversation_id)
+                if client_message_id:
+                    existing = await self._by_client_id(session, conversation_id, client_message_id)
+                    if existing is not None:
+                        return message_view(existing), False
                 if (
                     conversation.state != State.ASSIGNED
                     or conversation.assigned_agent_id != agent.id
@@ -633,10 +938,6 @@ class ConversationService:
                     raise ConversationError(
                         "not_assigned", "Accept the conversation before replying.", 409
                     )
-                if client_message_id:
-                    existing = await self._by_client_id(session, conversation_id, client_message_id)
-                    if existing is not None:
-                        return message_view(existing), False
                 first = not await session.scalar(
                     select(func.count())
                     .select_from(Message)
@@ -664,16 +965,23 @@ class ConversationService:
     async def resolve(
         self, conversation_id: int, agent: Agent, reason: str | None = None
     ) -> dict[str, Any]:
+        """Close the conversation with a reason code and ask the customer for a rating."""
+        if reason not in RESOLUTION_REASONS:
+            raise ConversationError(
+                "bad_reason", "reason must be one of " + ", ".join(RESOLUTION_REASONS) + ".", 400
+            )
         async with self._locks[conversation_id]:
             outbox = Outbox(state_changed=True)
             async with self.sessions.begin() as session:
                 conversation = await self._load(session, conversation_id)
                 if conversation.state == State.RESOLVED:
-                    return conversation_view(conversation)
+                    return conversation_view(conversation, await self.agent_names(session))
                 if not may_act(agent, conversation):
                     raise ConversationError("forbidden", "This conversation is not yours.", 403)
                 conversation.state = State.RESOLVED
                 conversation.resolved_at = _now()
+                conversation.resolution_reason = reason
+                conversation.queue_position = None
                 self._record(
                     session,
                     "resolved",
@@ -691,8 +999,294 @@ class ConversationService:
                 )
                 await self._ask_for_rating(session, conversation, outbox)
                 outbox.conversation = conversation
+                await self._tell_positions(session, conversation.team, outbox)
             await self._publish(outbox)
-            return conversation_view(conversation)
+        await self.dispatch()  # the agent has room for another
+        return await self.view(conversation)
+
+    async def transfer(
+        self,
+        conversation_id: int,
+        agent: Agent,
+        note: str,
+        team: str | None = None,
+        to_agent_id: int | None = None,
+    ) -> dict[str, Any]:
+        """Hand a conversation to another team's queue or straight to another agent,
+        with a note for whoever takes it."""
+        note = (note or "").strip()
+        if not note or len(note) > MAX_NOTE_CHARS:
+            raise ConversationError("malformed", "A transfer needs a note.", 400)
+        if (team is None) == (to_agent_id is None):
+            raise ConversationError("malformed", "Transfer to a team or to an agent.", 400)
+        async with self._locks[conversation_id]:
+            outbox = Outbox(state_changed=True, withdrawn=True)
+            async with self.sessions.begin() as session:
+                conversation = await self._load(session, conversation_id)
+                if conversation.state not in (State.QUEUED, State.ASSIGNED) or not (
+                    may_act(agent, conversation)
+                ):
+                    raise ConversationError(
+                        "forbidden", "Only the agent handling it can transfer it.", 403
+                    )
+                target = None
+                if to_agent_id is not None:
+                    target = await session.get(Agent, to_agent_id)
+                    if target is None or not target.is_active or target.role == AgentRole.TRAINER:
+                        raise ConversationError("bad_agent", "No such agent.", 400)
+                    team = target.team
+                elif not await session.scalar(select(Team.id).where(Team.code == team)):
+                    raise ConversationError("bad_team", "No such team.", 400)
+                outbox.previous_agent_id = conversation.assigned_agent_id
+                old_team = conversation.team
+                session.add(
+                    Note(
+                        conversation_id=conversation.id,
+                        agent_id=agent.id,
+                        text=note,
+                        created_at=_now(),
+                    )
+                )
+                self._record(
+                    session,
+                    "transferred",
+                    conversation,
+                    agent_id=agent.id,
+                    data={"from_team": old_team, "to_team": team, "to_agent_id": to_agent_id},
+                )
+                conversation.team = team
+                outbox.conversation = conversation
+                team_row = await session.scalar(select(Team).where(Team.code == team))
+                team_name = (
+                    (team_row.name_en if conversation.language == "en" else team_row.name_zh)
+                    if team_row
+                    else team
+                )
+                outbox.messages.append(
+                    await self._append(
+                        session,
+                        conversation,
+                        SenderKind.SYSTEM,
+                        self._system_text("transferring", conversation.language).format(
+                            team=team_name
+                        ),
+                    )
+                )
+                if target is not None:
+                    conversation.state = State.ASSIGNED
+                    conversation.assigned_agent_id = target.id
+                    conversation.assigned_at = _now()
+                    conversation.queue_position = None
+                    self._record(
+                        session,
+                        "assigned",
+                        conversation,
+                        agent_id=target.id,
+                        data={"wait_seconds": 0, "transfer": True},
+                    )
+                    await self._say_joined(session, conversation, target, outbox)
+                else:
+                    conversation.state = State.QUEUED
+                    conversation.assigned_agent_id = None
+                    conversation.queued_at = _now()
+                    # Someone already waited once: they go ahead of new arrivals.
+                    conversation.priority = max(conversation.priority or 0, 1)
+                    await self._tell_position(session, conversation, outbox, "queue_update")
+                    await self._tell_positions(session, team, outbox, skip=conversation.id)
+                if old_team != team:
+                    await self._tell_positions(session, old_team, outbox)
+            await self._publish(outbox)
+        await self.dispatch()
+        return await self.view(conversation)
+
+    async def requeue_absent(self, grace_seconds: float) -> int:
+        """Conversations of agents who went offline (their console disconnected)
+        longer ago than the grace period go back to the queue, ahead of new arrivals."""
+        cutoff = _now() - timedelta(seconds=grace_seconds)
+        async with self.sessions() as session:
+            stranded = (
+                await session.scalars(
+                    select(Conversation.id)
+                    .join(Agent, Agent.id == Conversation.assigned_agent_id)
+                    .where(
+                        Conversation.state == State.ASSIGNED,
+                        Agent.presence == "offline",
+                        or_(Agent.presence_at.is_(None), Agent.presence_at < cutoff),
+                    )
+                )
+            ).all()
+        for conversation_id in stranded:
+            async with self._locks[conversation_id]:
+                outbox = Outbox(state_changed=True, withdrawn=True)
+                async with self.sessions.begin() as session:
+                    conversation = await self._load(session, conversation_id)
+                    if conversation.state != State.ASSIGNED:
+                        continue
+                    outbox.previous_agent_id = conversation.assigned_agent_id
+                    self._record(
+                        session,
+                        "requeued",
+                        conversation,
+                        agent_id=conversation.assigned_agent_id,
+                        data={"reason": "agent_disconnected"},
+                    )
+                    conversation.state = State.QUEUED
+                    conversation.assigned_agent_id = None
+                    conversation.queued_at = _now()
+                    conversation.priority = max(conversation.priority or 0, 1)
+                    outbox.conversation = conversation
+                    outbox.messages.append(
+                        await self._append(
+                            session,
+                            conversation,
+                            SenderKind.SYSTEM,
+                            self._system_text("requeued", conversation.language),
+                        )
+                    )
+                    await self._tell_position(session, conversation, outbox, "queue_update")
+                    await self._tell_positions(
+                        session, conversation.team, outbox, skip=conversation.id
+                    )
+                await self._publish(outbox)
+        if stranded:
+            await self.dispatch()
+        return len(stranded)
+
+    async def add_note(
+        self, conversation_id: int, agent: Agent, text: str, client_note_id: str | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        """A private note: stored, shown to agents, never delivered to the customer."""
+        text = (text or "").strip()
+        if not text or len(text) > MAX_NOTE_CHARS:
+            raise ConversationError(
+                "malformed", f"A note has 1 to {MAX_NOTE_CHARS} characters.", 400
+            )
+        async with self.sessions.begin() as session:
+            conversation = await self._load(session, conversation_id)
+            if not may_view(agent, conversation) or agent.role == AgentRole.TRAINER:
+                raise ConversationError("forbidden", "This conversation is not yours.", 403)
+            if client_note_id:
+                existing = await session.scalar(
+                    select(Note).where(
+                        Note.conversation_id == conversation_id,
+                        Note.client_note_id == client_note_id,
+                    )
+                )
+                if existing is not None:
+                    return note_view(existing, agent.display_name), False
+            note = Note(
+                conversation_id=conversation_id,
+                agent_id=agent.id,
+                text=text,
+                client_note_id=client_note_id,
+                created_at=_now(),
+            )
+            session.add(note)
+            await session.flush()
+            self._record(session, "note_added", conversation, agent_id=agent.id)
+        view = note_view(note, agent.display_name)
+        await self.hub.note_added(conversation_id, view)
+        return view, True
+
+    async def set_labels(
+        self, conversation_id: int, agent: Agent, labels: list[Any]
+    ) -> dict[str, Any]:
+        cleaned: list[str] = []
+        for label in labels:
+            if not isinstance(label, str) or not 1 <= len(label.strip()) <= 32:
+                raise ConversationError("malformed", "Labels have 1 to 32 characters.", 400)
+            if label.strip() not in cleaned:
+                cleaned.append(label.strip())
+        if len(cleaned) > MAX_LABELS:
+            raise ConversationError("malformed", f"At most {MAX_LABELS} labels.", 400)
+        async with self._locks[conversation_id]:
+            async with self.sessions.begin() as session:
+                conversation = await self._load(session, conversation_id)
+                if not may_act(agent, conversation):
+                    raise ConversationError("forbidden", "This conversation is not yours.", 403)
+                conversation.labels = cleaned
+                self._record(
+                    session,
+                    "labels_changed",
+                    conversation,
+                    agent_id=agent.id,
+                    data={"labels": cleaned},
+                )
+            view = await self.view(conversation)
+        await self.hub.conversation_changed(view)
+        return view
+
+    async def customer_typing(self, conversation_id: int, typing: bool) -> None:
+        await self.hub.typing(
+            conversation_id,
+            {"conversation_id": conversation_id, "who": "customer", "typing": typing},
+        )
+
+    async def agent_typing(self, conversation_id: int, agent: Agent, typing: bool) -> None:
+        """Shown to the customer (and colleagues) only while the agent has the conversation."""
+        conversation = await self.get(conversation_id)
+        if conversation is None or conversation.assigned_agent_id != agent.id:
+            return
+        if conversation.state != State.ASSIGNED:
+            return
+        data = {
+            "conversation_id": conversation_id,
+            "who": "agent",
+            "agent_name": agent.display_name,
+            "typing": typing,
+        }
+        await self.hub.typing(conversation_id, data)
+        channel = self.channels.get(conversation.channel)
+        if channel is not None and hasattr(channel, "typing"):
+            await channel.typing(conversation, agent.display_name, typing)
+
+    async def agent_acknowledge(self, conversation_id: int, agent: Agent, seq: int) -> None:
+        """The assigned agent's console has everything up to `seq`."""
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(Conversation)
+                .where(
+                    Conversation.id == conversation_id,
+                    Conversation.assigned_agent_id == agent.id,
+                    Conversation.agent_ack_seq < seq,
+                    Conversation.last_seq >= seq,
+                )
+                .values(agent_ack_seq=seq)
+            )
+
+    async def canned_responses(self) -> list[dict[str, Any]]:
+        async with self.sessions() as session:
+            rows = (
+                await session.scalars(
+                    select(CannedResponse).order_by(
+                        CannedResponse.shortcut, CannedResponse.language
+                    )
+                )
+            ).all()
+        return [
+            {"id": r.id, "shortcut": r.shortcut, "language": r.language, "text": r.text}
+            for r in rows
+        ]
+
+    async def fill_canned(self, conversation_id: int, agent: Agent, shortcut: str) -> str:
+        """A canned response in the conversation's language, its variables filled in."""
+        conversation = await self.conversation_for(conversation_id, agent)
+        lang = conversation.language if conversation.language in ("zh", "en") else "zh"
+        async with self.sessions() as session:
+            canned = await session.scalar(
+                select(CannedResponse)
+                .where(CannedResponse.shortcut == shortcut)
+                .order_by((CannedResponse.language == lang).desc())
+                .limit(1)
+            )
+            if canned is None:
+                raise ConversationError("not_found", "No such canned response.", 404)
+            customer = (
+                await session.get(Customer, conversation.customer_id)
+                if conversation.customer_id
+                else None
+            )
+        return fill_variables(canned.text, lang, customer, agent)
 
     # ---- plumbing ----------------------------------------------------------------
 
@@ -778,6 +1372,8 @@ class ConversationService:
         conversation = outbox.conversation
         if conversation is None:
             return
+        if outbox.withdrawn:
+            await self.hub.withdraw(conversation.id)
         for message in outbox.messages:
             view = message_view(message)
             await self.hub.message_added(conversation.id, view)
@@ -786,7 +1382,11 @@ class ConversationService:
                 if channel is not None:
                     await channel.deliver(conversation, view)
         if outbox.state_changed:
-            await self.hub.conversation_changed(conversation_view(conversation))
+            await self.hub.conversation_changed(
+                await self.view(conversation), outbox.previous_agent_id
+            )
+        for follower in outbox.followers:
+            await self._publish(follower)
 
 
 def _remembered(conversation: Conversation) -> dict[str, Any]:
@@ -812,14 +1412,59 @@ def _aware(at: datetime) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
+def supervises(agent: Agent) -> bool:
+    return agent.role in (AgentRole.SUPERVISOR, AgentRole.ADMIN)
+
+
 def may_view(agent: Agent, conversation: Conversation) -> bool:
-    """Supervisors and admins see everything; agents see the queue and their own."""
-    if agent.role in (AgentRole.SUPERVISOR, AgentRole.ADMIN):
+    """Supervisors and admins see everything; agents see their team's queue and
+    their own conversations; trainers see none."""
+    if supervises(agent):
         return True
-    return conversation.state == State.QUEUED or conversation.assigned_agent_id == agent.id
+    if agent.role != AgentRole.AGENT:
+        return False
+    if conversation.assigned_agent_id == agent.id:
+        return True
+    return conversation.state == State.QUEUED and conversation.team == agent.team
 
 
 def may_act(agent: Agent, conversation: Conversation) -> bool:
-    if agent.role in (AgentRole.SUPERVISOR, AgentRole.ADMIN):
+    if supervises(agent):
         return True
-    return conversation.assigned_agent_id == agent.id
+    return agent.role == AgentRole.AGENT and conversation.assigned_agent_id == agent.id
+
+
+def agent_view(agent: Agent, active_conversations: int = 0) -> dict[str, Any]:
+    return {
+        "id": agent.id,
+        "username": agent.username,
+        "display_name": agent.display_name,
+        "role": agent.role.value,
+        "team": agent.team,
+        "presence": agent.presence,
+        "capacity": agent.capacity,
+        "active_conversations": active_conversations,
+        "ui_language": agent.ui_language,
+        "supervisor": supervises(agent),
+    }
+
+
+def _polite_name(customer: Customer | None, language: str) -> str:
+    """张先生 in Chinese, the full name in English: how an agent addresses a verified customer."""
+    if customer is None or not customer.name:
+        return ""
+    if language == "en":
+        return customer.name
+    return customer.name[0] + ("先生" if customer.gender == "M" else "女士")
+
+
+def fill_variables(text: str, language: str, customer: Customer | None, agent: Agent) -> str:
+    values = {
+        "customer_name": _polite_name(customer, language),
+        "agent_name": agent.display_name.split(" ")[0]
+        if language == "zh"
+        else agent.display_name.split(" ", 1)[-1],
+    }
+    filled = re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), ""), text)
+    # An unknown name leaves "Hello , ..." behind: tidy the spacing.
+    return re.sub(r"\s+([,.!?])", r"\1", re.sub(r" {2,}", " ", filled)).strip()

@@ -13,9 +13,16 @@ class BotUnavailable(Exception):
 
 class RasaClient:
     def __init__(
-        self, http: aiohttp.ClientSession, rasa_url: str, actions_url: str, timeout: float
+        self,
+        http: aiohttp.ClientSession,
+        rasa_url: str,
+        actions_url: str,
+        timeout: float,
+        token: str = "",
     ):
         self._http = http
+        # Rasa's HTTP API (for what the bot understood) is on only with a token.
+        self._token = token
         self._rasa_url = rasa_url.rstrip("/")
         self._actions_url = actions_url.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -34,6 +41,29 @@ class RasaClient:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise BotUnavailable(str(exc) or exc.__class__.__name__) from exc
         return replies if isinstance(replies, list) else []
+
+    async def latest_intent(self, sender: str) -> dict[str, Any] | None:
+        """The intent the bot saw in the sender's last message, for the agents."""
+        if not self._token:
+            return None
+        try:
+            async with self._http.get(
+                f"{self._rasa_url}/conversations/{sender}/tracker",
+                params={"include_events": "NONE", "token": self._token},
+                timeout=self._timeout,
+            ) as response:
+                if response.status != 200:
+                    return None
+                tracker = await response.json()
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            return None
+        intent = ((tracker or {}).get("latest_message") or {}).get("intent") or {}
+        if not intent.get("name"):
+            return None
+        return {
+            "intent": intent["name"],
+            "confidence": round(float(intent.get("confidence") or 0), 3),
+        }
 
     async def _answers(self, url: str) -> bool:
         try:

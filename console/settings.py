@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     rasa_url: str = "http://127.0.0.1:5005"
     action_server_url: str = "http://127.0.0.1:5055"
     rasa_timeout_seconds: float = 20.0
+    # Rasa's HTTP API token (`rasa run --enable-api --auth-token`); with it the console
+    # shows agents the intent the bot saw in each customer message.
+    rasa_token: str = ""
 
     # Demo mode (`make run`): demo agents exist and localhost origins are allowed.
     demo_mode: bool = False
@@ -49,6 +52,15 @@ class Settings(BaseSettings):
 
     # Expected wait per queue position when there is no recent history to learn from.
     default_wait_seconds: int = 60
+
+    # Queued conversations go to the least-busy online agent of their team, within
+    # each agent's capacity. Off: agents pick from the queue themselves.
+    auto_assign: bool = True
+    # An agent whose console disconnected and did not come back within this time
+    # has their conversations returned to the queue.
+    agent_reconnect_grace_seconds: int = Field(default=60, ge=1)
+    # How often the console's housekeeping runs (assignment, requeueing, reminders).
+    housekeeping_seconds: float = Field(default=5.0, gt=0)
 
     # Customer messages longer than this are refused.
     max_message_chars: int = Field(default=2000, ge=1)

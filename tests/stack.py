@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "health-desk.tar.gz"
 RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
 APP_PYTHON = ROOT / ".venv" / "bin" / "python"
+RASA_TOKEN = "end-to-end-rasa-token"
 
 
 def free_port() -> int:
@@ -75,6 +76,7 @@ class Stack:
             "RASA_TELEMETRY_ENABLED": "false",
             # Agents answer around the clock here, so handoffs do not depend on the hour.
             "SERVICE_HOURS": "00:00-24:00",
+            "RASA_TOKEN": RASA_TOKEN,
         }
         commands = {
             "actions": [
@@ -97,6 +99,9 @@ class Stack:
                 str(ROOT / "credentials.yml"),
                 "--interface",
                 "127.0.0.1",
+                "--enable-api",
+                "--auth-token",
+                RASA_TOKEN,
                 "--port",
                 str(rasa_port),
             ],

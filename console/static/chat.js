@@ -8,6 +8,7 @@
   const form = document.getElementById("composer");
   const input = document.getElementById("text");
   const status = document.getElementById("status");
+  const typingLine = document.getElementById("typing");
   const seen = new Set();
   let lastSeq = Number(localStorage.getItem(SEQ_KEY) || 0);
   let sessionId = localStorage.getItem(SESSION_KEY);
@@ -70,7 +71,11 @@
     localStorage.setItem(SESSION_KEY, id);
     pending.forEach(function (message, key) { emitPending(key, message); });
   });
+  socket.on("agent_typing", function (data) {
+    typingLine.textContent = data && data.typing ? (data.agent_name || "") + " 正在输入… is typing…" : "";
+  });
   socket.on("bot_uttered", function (data) {
+    typingLine.textContent = "";
     if (typeof data.seq === "number") {
       if (seen.has(data.seq)) { return; }
       seen.add(data.seq);
@@ -89,6 +94,14 @@
     if (!text) { return; }
     input.value = "";
     send(text);
+  });
+  // Tell the agent the customer is typing: once when it starts, once when it stops.
+  let typing = false;
+  let typingTimer = null;
+  input.addEventListener("input", function () {
+    if (!typing) { typing = true; socket.emit("typing", { typing: true }); }
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(function () { typing = false; socket.emit("typing", { typing: false }); }, 3000);
   });
   input.addEventListener("keydown", function (event) {
     // Enter sends, but not while an input method (pinyin) is composing.

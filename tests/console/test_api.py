@@ -27,6 +27,10 @@ async def client(sqlite_url):
         demo_password="pw",
         secret_key="test-secret",
         console_port=port,
+        # Agents pick from the queue themselves here, so what is queued stays put.
+        auto_assign=False,
+        # Around the clock, so that handoffs do not depend on when the tests run.
+        service_hours="00:00-24:00",
     )
     client = TestClient(TestServer(await init_app(settings), host="127.0.0.1", port=port))
     await client.start_server()

@@ -48,6 +48,12 @@ class ScriptedBot:
             }
         ]
 
+    async def latest_intent(self, sender: str) -> dict[str, Any] | None:
+        last = [text for who, text in self.sent if who == sender][-1:]
+        if not last:
+            return None
+        return {"intent": "request_human" if "人工" in last[0] else "greet", "confidence": 0.9}
+
 
 class Recorder:
     """Collects what the service delivers, in order, to agents and the channel."""
@@ -56,9 +62,22 @@ class Recorder:
 
     def __init__(self):
         self.log: list[tuple[str, Any]] = []
+        self.pushes: list[tuple[str, Any]] = []
 
-    async def conversation_changed(self, conversation):
+    async def conversation_changed(self, conversation, previous_agent_id=None):
         self.log.append(("conversation", conversation["state"]))
+
+    async def note_added(self, conversation_id, note):
+        self.pushes.append(("note", note))
+
+    async def typing(self, conversation_id, data):
+        self.pushes.append(("typing", data))
+
+    async def intent_seen(self, conversation_id, data):
+        self.pushes.append(("intent", data))
+
+    async def withdraw(self, conversation_id):
+        self.pushes.append(("withdraw", conversation_id))
 
     async def message_added(self, conversation_id, message):
         self.log.append(("agents", message["seq"]))
@@ -70,7 +89,10 @@ class Recorder:
 @pytest.fixture
 async def service(sessions):
     recorder = Recorder()
-    service = ConversationService(sessions, ScriptedBot(), recorder, default_wait_seconds=30)
+    # Agents pick from the queue here; tests/console/test_routing.py covers auto-assignment.
+    service = ConversationService(
+        sessions, ScriptedBot(), recorder, default_wait_seconds=30, auto_assign=False
+    )
     service.add_channel(recorder)
     service.recorder = recorder
     # Someone is on duty, so handoffs queue; the callback-offer tests take them off.
@@ -80,12 +102,14 @@ async def service(sessions):
     return service
 
 
-async def make_agent(sessions, username="a1", role=AgentRole.AGENT) -> Agent:
+async def make_agent(sessions, username="a1", role=AgentRole.AGENT, team="claims") -> Agent:
+    """An agent of the claims team, where the scripted bot hands customers over."""
     async with sessions.begin() as session:
         agent = Agent(
             username=username,
             display_name=username.upper(),
             role=role,
+            team=team,
             password_hash=hash_password("x"),
         )
         session.add(agent)
@@ -298,7 +322,7 @@ async def test_ratings_after_an_agent_resolves(service, sessions):
     conversation, _ = await service.open("web", "r1")
     await service.customer_message(conversation.id, "转人工", wait_for_bot=True)
     await service.assign(conversation.id, agent)
-    await service.resolve(conversation.id, agent)
+    await service.resolve(conversation.id, agent, "answered")
     asked = (await service.messages_after(conversation.id))[-1]
     payloads = [b["payload"] for b in asked["payload"]["buttons"]]
     assert asked["sender"] == "system" and len(payloads) == 5

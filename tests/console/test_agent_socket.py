@@ -1,0 +1,248 @@
+"""The agents' socket.io namespace against the real aiohttp app (Rasa unreachable,
+so every customer is handed to people at once): authorisation of every event,
+replay after a reconnect, idempotent resends, private notes and typing."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import socketio
+from aiohttp.test_utils import TestClient, TestServer
+
+from console.app import init_app
+from console.settings import Settings
+from tests.console.test_api import bearer, token
+from tests.stack import Customer, free_port
+
+
+@pytest.fixture
+async def client(sqlite_url):
+    port = free_port()
+    settings = Settings(
+        database_url=sqlite_url,
+        rasa_url="http://127.0.0.1:9",
+        action_server_url="http://127.0.0.1:9",
+        rasa_timeout_seconds=2,
+        demo_mode=True,
+        demo_password="pw",
+        secret_key="test-secret",
+        console_port=port,
+        auto_assign=False,
+        # Around the clock, so that handoffs do not depend on when the tests run.
+        service_hours="00:00-24:00",
+        housekeeping_seconds=0.2,
+        agent_reconnect_grace_seconds=1,
+    )
+    client = TestClient(TestServer(await init_app(settings), host="127.0.0.1", port=port))
+    await client.start_server()
+    client.base = f"http://127.0.0.1:{port}"
+    yield client
+    await client.close()
+
+
+class Console:
+    """One agent's console connection, recording every push."""
+
+    def __init__(self, base: str):
+        self.base = base
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.pushes: list[tuple[str, dict]] = []
+        for event in ("conversation", "message", "note", "typing", "reminder"):
+            self.sio.on(event, self._recorder(event), namespace="/agents")
+
+    def _recorder(self, event):
+        async def record(data):
+            self.pushes.append((event, data))
+
+        return record
+
+    async def connect(self, agent_token: str) -> Console:
+        await self.sio.connect(
+            self.base,
+            namespaces=["/agents"],
+            auth={"token": agent_token},
+            headers={"Origin": self.base},
+            transports=["websocket"],
+            wait_timeout=5,
+        )
+        return self
+
+    async def call(self, event: str, data: dict | None = None) -> dict:
+        return await self.sio.call(event, data or {}, namespace="/agents", timeout=10)
+
+    async def pushed(self, event: str, predicate=lambda d: True, timeout=10.0) -> dict:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            for kind, data in self.pushes:
+                if kind == event and predicate(data):
+                    return data
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no {event} push; got {[k for k, _ in self.pushes]}")
+
+    async def disconnect(self) -> None:
+        await self.sio.disconnect()
+
+
+async def queued_customer(client, text="我要转人工") -> tuple[Customer, int]:
+    customer = Customer(client.base)
+    await customer.connect()
+    await customer.say(text)
+    await customer.until(lambda m: (m.get("text") or "").find("队列") >= 0, timeout=15)
+    supervisor = await token(client, "supervisor1")
+    listed = await (
+        await client.get("/api/v1/conversations?state=queued", headers=bearer(supervisor))
+    ).json()
+    return customer, listed["conversations"][-1]["id"]
+
+
+async def test_every_event_is_authorised_against_the_conversation(client):
+    general = await Console(client.base).connect(await token(client, "agent1"))
+    claims = await Console(client.base).connect(await token(client, "agent2"))
+    customer, conversation = await queued_customer(client)  # queued for the general team
+    # the claims agent neither sees nor touches the general team's conversation
+    queue = await claims.call("queue")
+    assert conversation not in [c["id"] for c in queue["conversations"]]
+    for event, extra in [
+        ("watch", {"after": 0}),
+        ("accept", {}),
+        ("note", {"text": "x"}),
+        ("labels", {"labels": ["x"]}),
+        ("resolve", {"reason": "answered"}),
+        ("transfer", {"team": "claims", "note": "x"}),
+        ("canned", {"shortcut": "hello"}),
+    ]:
+        answer = await claims.call(event, {"conversation_id": conversation, **extra})
+        assert not answer["ok"], event
+        assert answer["error"]["code"] in ("forbidden", "not_assigned"), event
+    # malformed requests get a clear refusal, not an exception
+    assert (await general.call("send", {"conversation_id": "1", "text": "x"}))["error"][
+        "code"
+    ] == "malformed"
+    assert (await general.call("resolve", {"conversation_id": conversation}))["error"]["code"] in (
+        "bad_reason",
+        "forbidden",
+    )
+    # the general agent may; sending before accepting is refused
+    queue = await general.call("queue")
+    assert conversation in [c["id"] for c in queue["conversations"]]
+    assert queue["resolution_reasons"][0] == "answered" and queue["canned"]
+    assert not (await general.call("send", {"conversation_id": conversation, "text": "hi"}))["ok"]
+    accepted = await general.call("accept", {"conversation_id": conversation})
+    assert accepted["ok"] and accepted["conversation"]["assigned_agent_name"].startswith("王芳")
+    await customer.disconnect()
+    await general.disconnect()
+    await claims.disconnect()
+
+
+async def test_trainers_and_strangers_cannot_connect(client):
+    trainer = Console(client.base)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await trainer.connect(await token(client, "trainer1"))
+
+
+async def test_replay_after_reconnect_and_idempotent_resends(client):
+    agent_token = await token(client, "agent1")
+    agent = await Console(client.base).connect(agent_token)
+    customer, conversation = await queued_customer(client)
+    assert (await agent.call("accept", {"conversation_id": conversation}))["ok"]
+    first = await agent.call(
+        "send", {"conversation_id": conversation, "text": "您好", "client_message_id": "a-1"}
+    )
+    again = await agent.call(
+        "send", {"conversation_id": conversation, "text": "您好", "client_message_id": "a-1"}
+    )
+    assert first["ok"] and again["duplicate"] and again["message"]["seq"] == first["message"]["seq"]
+    assert (await customer.until(lambda m: m.get("sender") == "agent"))[-1]["text"] == "您好"
+    assert await customer.drain(quiet=0.5) == []  # delivered once
+    seen = first["message"]["seq"]
+    assert (await agent.call("ack", {"conversation_id": conversation, "seq": seen}))["ok"]
+
+    # the agent's console drops; the customer writes meanwhile
+    await agent.disconnect()
+    await customer.say("我的理赔到哪了")
+    await customer.say("还在吗")
+    back = await Console(client.base).connect(agent_token)
+    watched = await back.call("watch", {"conversation_id": conversation, "after": seen})
+    assert [m["text"] for m in watched["messages"]] == ["我的理赔到哪了", "还在吗"]
+    # it is still theirs (back within the grace period), and live again
+    assert watched["conversation"]["assigned_agent_id"] is not None
+    await customer.say("喂")
+    assert (await back.pushed("message", lambda m: m["text"] == "喂"))["sender"] == "customer"
+    await customer.disconnect()
+    await back.disconnect()
+
+
+async def test_notes_stay_with_agents_and_typing_goes_both_ways(client):
+    agent = await Console(client.base).connect(await token(client, "agent1"))
+    supervisor = await Console(client.base).connect(await token(client, "supervisor1"))
+    customer, conversation = await queued_customer(client)
+    await agent.call("accept", {"conversation_id": conversation})
+    await customer.drain(quiet=0.3)
+    await supervisor.call("watch", {"conversation_id": conversation, "after": 0})
+    note = await agent.call(
+        "note",
+        {"conversation_id": conversation, "text": "<b>核实过身份</b>", "client_note_id": "n1"},
+    )
+    assert note["ok"] and note["note"]["text"] == "<b>核实过身份</b>"
+    assert (await supervisor.pushed("note"))["id"] == note["note"]["id"]
+    watched = await supervisor.call("watch", {"conversation_id": conversation, "after": 0})
+    assert [n["text"] for n in watched["notes"]] == ["<b>核实过身份</b>"]
+
+    typing_seen = []
+    customer.sio.on("agent_typing", lambda data: typing_seen.append(data))
+    await agent.call("typing", {"conversation_id": conversation, "typing": True})
+    await customer.sio.emit("typing", {"typing": True})
+    pushed = await supervisor.pushed("typing", lambda d: d["who"] == "customer")
+    assert pushed["typing"] is True
+    await asyncio.sleep(0.3)
+    assert typing_seen and typing_seen[0]["typing"] is True
+    # the note never reached the customer
+    assert all("核实" not in (m.get("text") or "") for m in await customer.drain(quiet=0.5))
+    await customer.disconnect()
+    await agent.disconnect()
+    await supervisor.disconnect()
+
+
+async def test_a_console_that_does_not_come_back_returns_its_conversations(client):
+    agent = await Console(client.base).connect(await token(client, "agent1"))
+    customer, conversation = await queued_customer(client)
+    await agent.call("accept", {"conversation_id": conversation})
+    await agent.disconnect()
+    # the grace period here is a second; housekeeping runs five times a second
+    returned = await customer.until(lambda m: "转接其他客服" in (m.get("text") or ""), timeout=10)
+    assert returned[-1]["sender"] == "system"
+    supervisor = await token(client, "supervisor1")
+    view = await (
+        await client.get(f"/api/v1/conversations/{conversation}", headers=bearer(supervisor))
+    ).json()
+    assert view["state"] == "queued" and view["assigned_agent_id"] is None
+    await customer.disconnect()
+
+
+async def test_a_due_callback_is_pushed_to_its_agent_as_a_reminder(client):
+    agent_token = await token(client, "agent1")
+    agent = await Console(client.base).connect(agent_token)
+    customer, conversation = await queued_customer(client)
+    await agent.call("accept", {"conversation_id": conversation})
+    now = datetime.now(UTC)
+    scheduled = await client.post(
+        "/api/v1/callbacks",
+        headers=bearer(agent_token),
+        json={
+            "conversation_id": conversation,
+            "phone": "13800001234",
+            "window_start": (now + timedelta(minutes=2)).isoformat(),
+            "window_end": (now + timedelta(minutes=32)).isoformat(),
+            "reason": "核对理赔材料",
+        },
+    )
+    assert scheduled.status == 201, await scheduled.text()
+    callback = await scheduled.json()
+    reminder = await agent.pushed("reminder", lambda d: d["callback"]["id"] == callback["id"])
+    assert reminder["callback"]["reason"] == "核对理赔材料"
+    await asyncio.sleep(0.6)  # several more housekeeping rounds: still reminded once
+    assert len([p for p in agent.pushes if p[0] == "reminder"]) == 1
+    await customer.disconnect()
+    await agent.disconnect()
