@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -19,15 +20,28 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a password")
 COOKIE = "hd_session"
 
+
+class DemoAgent(NamedTuple):
+    username: str
+    display_name: str
+    role: AgentRole
+    team: str
+    capacity: int = 3
+
+
+# One of each role, so every page can be tried by hand after `make run`.
 DEMO_AGENTS = [
-    # username, display name, role, team
-    ("agent1", "王芳 Wang Fang", AgentRole.AGENT, "general"),
-    ("agent2", "刘洋 Liu Yang", AgentRole.AGENT, "claims"),
-    ("supervisor1", "陈静 Chen Jing", AgentRole.SUPERVISOR, "general"),
+    DemoAgent("agent1", "王芳 Wang Fang", AgentRole.AGENT, "general"),
+    DemoAgent("agent2", "刘洋 Liu Yang", AgentRole.AGENT, "claims"),
+    DemoAgent("agent3", "赵磊 Zhao Lei", AgentRole.AGENT, "complaints"),
+    DemoAgent("supervisor1", "陈静 Chen Jing", AgentRole.SUPERVISOR, "general"),
+    DemoAgent("admin1", "孙伟 Sun Wei", AgentRole.ADMIN, "general"),
+    DemoAgent("trainer1", "李娜 Li Na", AgentRole.TRAINER, "general"),
 ]
 
 
 def hash_password(password: str) -> str:
+    """An argon2id hash (with its own salt and parameters) for `Agent.password_hash`."""
     return _hasher.hash(password)
 
 
@@ -125,17 +139,18 @@ async def sync_demo_agents(
     """Demo agents exist only in demo mode: created (or their password reset)
     when it is on, disabled when it is off."""
     async with sessions.begin() as session:
-        for username, display_name, role, team in DEMO_AGENTS:
-            agent = await session.scalar(select(Agent).where(Agent.username == username))
+        for demo in DEMO_AGENTS:
+            agent = await session.scalar(select(Agent).where(Agent.username == demo.username))
             if not enabled:
                 if agent is not None:
                     agent.is_active = False
                 continue
             if agent is None:
-                agent = Agent(username=username)
+                agent = Agent(username=demo.username)
                 session.add(agent)
-            agent.display_name = display_name
-            agent.role = role
-            agent.team = team
+            agent.display_name = demo.display_name
+            agent.role = demo.role
+            agent.team = demo.team
+            agent.capacity = demo.capacity
             agent.is_active = True
             agent.password_hash = hash_password(password)

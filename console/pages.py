@@ -13,7 +13,7 @@ from console.auth import COOKIE, agent_by_token, sign_in
 from console.i18n import language_of, preferred, strings, translator
 from console.keys import sessions_key, settings_key, tokens_key
 from store.identifiers import mask_mobile
-from store.models import Agent, SmsOutbox
+from store.models import Agent, AgentRole, SmsOutbox
 
 routes = web.RouteTableDef()
 
@@ -132,6 +132,10 @@ async def signed_in(request: web.Request) -> Agent:
 @routes.get("/console", name="console")
 async def console(request: web.Request) -> web.StreamResponse:
     agent = await signed_in(request)
+    # Trainers improve the bot; conversations are for agents and supervisors.
+    from console.admin import require_role  # noqa: PLC0415 - admin builds on these pages
+
+    require_role(agent, AgentRole.AGENT, AgentRole.SUPERVISOR, AgentRole.ADMIN, request=request)
     return render(request, "console.html", {}, agent=agent, scripts="console.")
 
 
