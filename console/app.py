@@ -59,12 +59,21 @@ def widget_origin_check(settings: Settings):
     return origin_allowed
 
 
-@web.middleware
-async def security_headers(request: web.Request, handler):
-    response = await handler(request)
+def _protect(response: web.StreamResponse) -> None:
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler):
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        # Raised pages (403s, redirects) need the headers too.
+        _protect(exc)
+        raise
+    _protect(response)
     return response
 
 
@@ -143,6 +152,13 @@ async def init_app(settings: Settings | None = None) -> web.Application:
         # One console process: nobody is connected before it starts. Agents who come
         # back within the grace period keep their conversations.
         await service.mark_all_offline()
+
+    async def disconnect_sockets(app: web.Application) -> None:
+        # Browsers reconnect (to a new process) at once instead of holding on to
+        # a socket of one that is shutting down.
+        await sio.shutdown()
+
+    app.on_shutdown.append(disconnect_sockets)
 
     async def resources(app: web.Application):
         housekeeping = asyncio.create_task(

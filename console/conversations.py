@@ -1466,5 +1466,6 @@ def fill_variables(text: str, language: str, customer: Customer | None, agent: A
         else agent.display_name.split(" ", 1)[-1],
     }
     filled = re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), ""), text)
-    # An unknown name leaves "Hello , ..." behind: tidy the spacing.
+    # An unknown name leaves "Hello , ..." or "咨询,。" behind: tidy it.
+    filled = re.sub(r"[,,]\s*([。.!!])", r"\1", filled)
     return re.sub(r"\s+([,.!?])", r"\1", re.sub(r" {2,}", " ", filled)).strip()
