@@ -153,13 +153,6 @@ async def init_app(settings: Settings | None = None) -> web.Application:
         # back within the grace period keep their conversations.
         await service.mark_all_offline()
 
-    async def disconnect_sockets(app: web.Application) -> None:
-        # Browsers reconnect (to a new process) at once instead of holding on to
-        # a socket of one that is shutting down.
-        await sio.shutdown()
-
-    app.on_shutdown.append(disconnect_sockets)
-
     async def resources(app: web.Application):
         housekeeping = asyncio.create_task(
             keep_house(

@@ -36,6 +36,10 @@ def start_console(database_url: str, log_path) -> tuple[subprocess.Popen, str]:
         "RASA_TIMEOUT_SECONDS": "2",
         "DEMO_MODE": "true",
         "DEMO_PASSWORD": "pw",
+        # Around the clock, and agents pick from the queue: nothing depends on the hour
+        # or on which process assigns first.
+        "SERVICE_HOURS": "00:00-24:00",
+        "AUTO_ASSIGN": "false",
     }
     process = subprocess.Popen(
         [str(APP_PYTHON), "-m", "console"],
