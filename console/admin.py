@@ -13,13 +13,13 @@ from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from console import api
+from console import api, conversations
 from console.auth import hash_password
-from console.conversations import ConversationError
+from console.conversations import ConversationError, workloads
 from console.i18n import LANGUAGES, language_of, t
 from console.keys import sessions_key
 from console.pages import check_csrf, render, signed_in
@@ -27,8 +27,6 @@ from store.models import (
     Agent,
     AgentRole,
     CannedResponse,
-    Conversation,
-    ConversationState,
     Event,
     Team,
 )
@@ -208,46 +206,22 @@ def _event(kind: str, actor: Agent, **data: Any) -> Event:
 # ---- agents -------------------------------------------------------------------------
 
 
+# What other agents may see of an agent (no presence, capacity or workload).
+PUBLIC_AGENT_FIELDS = ("id", "username", "display_name", "role", "team", "supervisor")
+
+
 def agent_view(agent: Agent, active_conversations: int = 0, details: bool = True) -> dict:
-    """An agent for the API and the console. Without `details` (for other agents'
-    eyes) presence, capacity and workload are left out."""
-    view = {
-        "id": agent.id,
-        "username": agent.username,
-        "display_name": agent.display_name,
-        "role": agent.role.value,
-        "team": agent.team,
-        "supervisor": agent.role in MANAGERS,
-    }
-    if details:
-        view |= {
-            "active": agent.is_active,
-            "presence": agent.presence,
-            "capacity": agent.capacity,
-            "active_conversations": active_conversations,
-            "ui_language": agent.ui_language,
-        }
-    return view
-
-
-async def _workloads(session: AsyncSession, agent_id: int | None = None) -> dict[int, int]:
-    """How many conversations each agent has assigned right now."""
-    query = (
-        select(Conversation.assigned_agent_id, func.count())
-        .where(Conversation.state == ConversationState.ASSIGNED)
-        .group_by(Conversation.assigned_agent_id)
-    )
-    if agent_id is not None:
-        query = query.where(Conversation.assigned_agent_id == agent_id)
-    return dict((await session.execute(query)).all())
+    """An agent for the API and the console; without `details`, for other agents' eyes."""
+    view = conversations.agent_view(agent, active_conversations)
+    return view if details else {key: view[key] for key in PUBLIC_AGENT_FIELDS}
 
 
 async def list_agents(sessions: Sessions) -> list[tuple[Agent, int]]:
     """Every agent with the number of conversations assigned to them right now."""
     async with sessions() as session:
         agents = (await session.scalars(select(Agent).order_by(Agent.id))).all()
-        workloads = await _workloads(session)
-    return [(agent, workloads.get(agent.id, 0)) for agent in agents]
+        load = await workloads(session)
+    return [(agent, load.get(agent.id, 0)) for agent in agents]
 
 
 async def create_agent(sessions: Sessions, actor: Agent, fields: dict[str, Any]) -> Agent:
@@ -601,7 +575,7 @@ async def api_update_agent(request: web.Request) -> web.Response:
     sessions = request.app[sessions_key]
     agent = await update_agent(sessions, actor, _id(request), body)
     async with sessions() as session:
-        workload = (await _workloads(session, agent.id)).get(agent.id, 0)
+        workload = (await workloads(session, agent.id)).get(agent.id, 0)
     return web.json_response(agent_view(agent, workload))
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from console.conversations import ConversationError
+from console.conversations import ConversationError, aware, iso, supervises
 from store.identifiers import mask_id_card, mask_mobile
 from store.models import (
     AdvancePayment,
@@ -87,10 +87,6 @@ def _not_found(what: str) -> CaseworkError:
 # ---- who sees what ---------------------------------------------------------------------
 
 
-def _supervises(agent: Agent) -> bool:
-    return agent.role in (AgentRole.SUPERVISOR, AgentRole.ADMIN)
-
-
 @dataclass(frozen=True)
 class Viewer:
     """The acting agent and the customers whose personal data they may see."""
@@ -150,7 +146,7 @@ async def viewer_for(session: AsyncSession, agent: Agent) -> Viewer:
     """The agent as a viewer of casework; trainers are refused (403)."""
     if agent.role == AgentRole.TRAINER:
         raise _forbidden("Trainers do not see customer data.")
-    if _supervises(agent):
+    if supervises(agent):
         return Viewer(agent, None)
     ids = await session.scalars(_workable_customers(agent))
     return Viewer(agent, frozenset(i for i in ids if i is not None))
@@ -164,48 +160,37 @@ async def may_see_customer(session: AsyncSession, agent: Agent, customer_id: int
 
 
 def _may_work_callback(agent: Agent, callback: Callback, team: str) -> bool:
-    if _supervises(agent) or callback.assigned_agent_id == agent.id:
+    if supervises(agent) or callback.assigned_agent_id == agent.id:
         return True
     return callback.assigned_agent_id is None and team == agent.team
 
 
 def _may_work_follow_up(agent: Agent, follow_up: FollowUp) -> bool:
     return (
-        _supervises(agent)
-        or follow_up.assignee_agent_id == agent.id
-        or follow_up.team == agent.team
+        supervises(agent) or follow_up.assignee_agent_id == agent.id or follow_up.team == agent.team
     )
 
 
 def _complaint_visible(agent: Agent) -> ColumnElement[bool] | None:
     """The complaints an agent sees (None: all): their own, or all on the complaints team."""
-    if _supervises(agent) or agent.team == COMPLAINTS_TEAM:
+    if supervises(agent) or agent.team == COMPLAINTS_TEAM:
         return None
     return Complaint.owner_agent_id == agent.id
 
 
 def _may_work_complaint(agent: Agent, complaint: Complaint) -> bool:
     return (
-        _supervises(agent) or agent.team == COMPLAINTS_TEAM or complaint.owner_agent_id == agent.id
+        supervises(agent) or agent.team == COMPLAINTS_TEAM or complaint.owner_agent_id == agent.id
     )
 
 
 def _may_work_conversation(agent: Agent, conversation: Conversation) -> bool:
-    if _supervises(agent) or conversation.assigned_agent_id == agent.id:
+    if supervises(agent) or conversation.assigned_agent_id == agent.id:
         return True
     return conversation.state == ConversationState.QUEUED and conversation.team == agent.team
 
 
 # ---- input -----------------------------------------------------------------------------
-
-
-def aware(at: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
-
-
-def iso(at: datetime | None) -> str | None:
-    return aware(at).isoformat() if at is not None else None
 
 
 def parse_time(value: Any, name: str, tz: ZoneInfo = SERVICE_ZONE) -> datetime:
@@ -659,7 +644,7 @@ async def list_callbacks(
     viewer = await viewer_for(session, agent)
     team = _callback_team()
     query = _with_team(select(Callback, team))
-    if not _supervises(agent):
+    if not supervises(agent):
         query = query.where(
             or_(
                 Callback.assigned_agent_id == agent.id,
@@ -873,7 +858,7 @@ async def list_follow_ups(
         query = query.where(FollowUp.assignee_agent_id == agent.id)
     elif scope == "team":
         query = query.where(FollowUp.team == agent.team)
-    elif not _supervises(agent):
+    elif not supervises(agent):
         query = query.where(
             or_(FollowUp.assignee_agent_id == agent.id, FollowUp.team == agent.team)
         )

@@ -125,7 +125,7 @@ def message_view(message: Message) -> dict[str, Any]:
         "text": message.text,
         "payload": message.payload or {},
         "client_message_id": message.client_message_id,
-        "created_at": _iso(message.created_at),
+        "created_at": iso(message.created_at),
     }
 
 
@@ -135,7 +135,7 @@ def conversation_view(
     """What agents see of a conversation; `names` maps agent ids to display names."""
     queued_at = conversation.queued_at
     waiting = (
-        max(0, round((_now() - _aware(queued_at)).total_seconds()))
+        max(0, round((_now() - aware(queued_at)).total_seconds()))
         if conversation.state == State.QUEUED and queued_at
         else None
     )
@@ -155,10 +155,10 @@ def conversation_view(
         "labels": list(conversation.labels or []),
         "resolution_reason": conversation.resolution_reason,
         "last_seq": conversation.last_seq,
-        "created_at": _iso(conversation.created_at),
-        "queued_at": _iso(queued_at),
-        "assigned_at": _iso(conversation.assigned_at),
-        "resolved_at": _iso(conversation.resolved_at),
+        "created_at": iso(conversation.created_at),
+        "queued_at": iso(queued_at),
+        "assigned_at": iso(conversation.assigned_at),
+        "resolved_at": iso(conversation.resolved_at),
         "waiting_seconds": waiting,
     }
 
@@ -171,14 +171,12 @@ def note_view(note: Note, agent_name: str | None = None) -> dict[str, Any]:
         "agent_name": agent_name,
         "text": note.text,
         "client_note_id": note.client_note_id,
-        "created_at": _iso(note.created_at),
+        "created_at": iso(note.created_at),
     }
 
 
-def _iso(at: datetime | None) -> str | None:
-    if at is None:
-        return None
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)).isoformat()
+def iso(at: datetime | None) -> str | None:
+    return aware(at).isoformat() if at is not None else None
 
 
 def _now() -> datetime:
@@ -715,7 +713,7 @@ class ConversationService:
                 .limit(RECENT_WAITS)
             )
         ).all()
-        waits = [(_aware(a) - _aware(q)).total_seconds() for q, a in rows if a >= q]
+        waits = [(aware(a) - aware(q)).total_seconds() for q, a in rows if a >= q]
         average = sum(waits) / len(waits) if waits else self.default_wait_seconds
         answering = max(1, await self._agents_online(session, team))
         return max(average, 1.0) * position / answering
@@ -763,25 +761,13 @@ class ConversationService:
                     select(Agent).where(Agent.is_active.is_(True)).order_by(Agent.id)
                 )
             ).all()
-            load = await self._load_by_agent(session)
+            load = await workloads(session)
         return [agent_view(a, load.get(a.id, 0)) for a in rows]
 
     async def teams(self) -> list[dict[str, Any]]:
         async with self.sessions() as session:
             rows = (await session.scalars(select(Team).order_by(Team.id))).all()
         return [{"code": t.code, "name_zh": t.name_zh, "name_en": t.name_en} for t in rows]
-
-    @staticmethod
-    async def _load_by_agent(session: AsyncSession) -> dict[int, int]:
-        return dict(
-            (
-                await session.execute(
-                    select(Conversation.assigned_agent_id, func.count())
-                    .where(Conversation.state == State.ASSIGNED)
-                    .group_by(Conversation.assigned_agent_id)
-                )
-            ).all()
-        )
 
     async def list(
         self, state: str | None = None, agent: Agent | None = None
@@ -800,8 +786,13 @@ class ConversationService:
         return [conversation_view(c, names) for c in rows if agent is None or may_view(agent, c)]
 
     async def view(self, conversation: Conversation) -> dict[str, Any]:
+        """One conversation for agents, with its agent's name (one row read, not all)."""
+        agent_id = conversation.assigned_agent_id
+        if agent_id is None:
+            return conversation_view(conversation)
         async with self.sessions() as session:
-            return conversation_view(conversation, await self.agent_names(session))
+            name = await session.scalar(select(Agent.display_name).where(Agent.id == agent_id))
+        return conversation_view(conversation, {agent_id: name})
 
     async def conversation_for(self, conversation_id: int, agent: Agent) -> Conversation:
         conversation = await self.get(conversation_id)
@@ -842,7 +833,7 @@ class ConversationService:
                     self._online(select(Agent)).where(Agent.role == AgentRole.AGENT)
                 )
             ).all()
-            load = await self._load_by_agent(session)
+            load = await workloads(session)
         given = 0
         for conversation in waiting:
             free = [
@@ -874,8 +865,8 @@ class ConversationService:
                     conversation.state == State.ASSIGNED
                     and conversation.assigned_agent_id == agent.id
                 ):
-                    return conversation_view(conversation, await self.agent_names(session))
-                supervising = agent.role in (AgentRole.SUPERVISOR, AgentRole.ADMIN)
+                    return await self.view(conversation)
+                supervising = supervises(agent)
                 if conversation.state == State.ASSIGNED and not supervising:
                     raise ConversationError("already_assigned", "Another agent has taken it.")
                 if conversation.state not in (State.QUEUED, State.ASSIGNED):
@@ -896,7 +887,7 @@ class ConversationService:
                 conversation.assigned_agent_id = agent.id
                 conversation.assigned_at = now
                 conversation.queue_position = None
-                waited = (now - _aware(queued_at)).total_seconds() if queued_at else None
+                waited = (now - aware(queued_at)).total_seconds() if queued_at else None
                 self._record(
                     session,
                     "assigned",
@@ -1035,7 +1026,8 @@ class ConversationService:
                     if target is None or not target.is_active or target.role == AgentRole.TRAINER:
                         raise ConversationError("bad_agent", "No such agent.", 400)
                     team = target.team
-                elif not await session.scalar(select(Team.id).where(Team.code == team)):
+                team_row = await session.scalar(select(Team).where(Team.code == team))
+                if team_row is None:
                     raise ConversationError("bad_team", "No such team.", 400)
                 outbox.previous_agent_id = conversation.assigned_agent_id
                 old_team = conversation.team
@@ -1056,12 +1048,7 @@ class ConversationService:
                 )
                 conversation.team = team
                 outbox.conversation = conversation
-                team_row = await session.scalar(select(Team).where(Team.code == team))
-                team_name = (
-                    (team_row.name_en if conversation.language == "en" else team_row.name_zh)
-                    if team_row
-                    else team
-                )
+                team_name = team_row.name_en if conversation.language == "en" else team_row.name_zh
                 outbox.messages.append(
                     await self._append(
                         session,
@@ -1408,8 +1395,21 @@ def _current(channel: str, external_user_id: str):
     )
 
 
-def _aware(at: datetime) -> datetime:
+def aware(at: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
     return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+async def workloads(session: AsyncSession, agent_id: int | None = None) -> dict[int, int]:
+    """How many conversations each agent (or one agent) has assigned right now."""
+    query = (
+        select(Conversation.assigned_agent_id, func.count())
+        .where(Conversation.state == State.ASSIGNED)
+        .group_by(Conversation.assigned_agent_id)
+    )
+    if agent_id is not None:
+        query = query.where(Conversation.assigned_agent_id == agent_id)
+    return dict((await session.execute(query)).all())
 
 
 def supervises(agent: Agent) -> bool:
@@ -1442,6 +1442,7 @@ def agent_view(agent: Agent, active_conversations: int = 0) -> dict[str, Any]:
         "role": agent.role.value,
         "team": agent.team,
         "presence": agent.presence,
+        "active": agent.is_active,
         "capacity": agent.capacity,
         "active_conversations": active_conversations,
         "ui_language": agent.ui_language,
