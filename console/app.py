@@ -13,6 +13,7 @@ import jinja2
 import socketio
 from aiohttp import web
 
+from channels.limits import RateLimiter
 from channels.webchat import WebChat
 from console import admin, api, casework_api, pages
 from console.agents import AgentConsole
@@ -84,6 +85,18 @@ async def vendor(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
 
 
+def _channel_installers():
+    """Each optional channel adds its routes and adapter when it is configured."""
+    import importlib
+
+    for name in ("wechat", "telegram", "app_api", "uploads"):
+        try:
+            module = importlib.import_module(f"channels.{name}")
+        except ModuleNotFoundError:
+            continue
+        yield module.install
+
+
 async def init_app(settings: Settings | None = None) -> web.Application:
     settings = settings or get_settings()
     app = web.Application(middlewares=[security_headers, api.api_errors], client_max_size=1024**2)
@@ -131,6 +144,9 @@ async def init_app(settings: Settings | None = None) -> web.Application:
         service_hours=settings.in_service_hours,
         service_hours_text=settings.service_hours.replace("-", "–"),
         auto_assign=settings.auto_assign,
+        max_message_chars=settings.max_message_chars,
+        rate_limiter=RateLimiter(settings.channel_messages_per_minute, settings.channel_burst),
+        verified_identity_days=settings.verified_identity_days,
     )
     agents = AgentConsole(service, app[tokens_key], console_origins(settings))
     webchat = WebChat(service, settings.max_message_chars, origin_allowed)
@@ -140,6 +156,8 @@ async def init_app(settings: Settings | None = None) -> web.Application:
     sio.register_namespace(agents)
     sio.attach(app)
     app[service_key] = service
+    for install in _channel_installers():
+        install(app, service, settings, http)
 
     app.add_routes(pages.routes)
     app.add_routes(api.routes)

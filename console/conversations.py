@@ -8,6 +8,7 @@ directive queues the conversation; every state change writes an event row.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections import defaultdict
@@ -21,8 +22,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.components.language import detect_language
-from channels.base import Channel
+from channels.base import Channel, Inbound, Received, Refusal, buttons_of
+from channels.limits import RateLimiter
 from console.rasa import BotUnavailable, RasaClient
+from store.identities import identity_for, remembered_customer, verification_lapsed
 from store.models import (
     Agent,
     AgentRole,
@@ -118,6 +121,8 @@ class NoAgents:
 def message_view(message: Message) -> dict[str, Any]:
     return {
         "id": message.id,
+        # Stable across the system: the idempotency key for deliveries to providers.
+        "uid": f"msg_{message.id}",
         "conversation_id": message.conversation_id,
         "seq": message.seq,
         "sender": message.sender.value,
@@ -221,6 +226,15 @@ SYSTEM_TEXTS = {
         "为您服务的客服连接中断,正在为您转接其他客服。",
         "Your agent has lost their connection, so I'm passing you to another agent.",
     ),
+    "welcome": (
+        "您好,欢迎来到健康险在线服务!您可以直接问我保单、理赔进度、理赔材料,或者说“转人工”。",
+        "Hello, and welcome to our online service! Ask me about your policy, a claim's "
+        'progress or the documents a claim needs, or say "agent" to reach a person.',
+    ),
+    "file_received": (
+        "已收到您发送的文件,处理您的理赔或问题时我们会查看。",
+        "Thank you, we've received your file and will look at it with your claim or question.",
+    ),
     "callback_button": ("预约回电", "Call me back"),
     "wait_button": ("继续等待", "Keep waiting"),
     "bot_unavailable": (
@@ -270,8 +284,16 @@ class ConversationService:
         service_hours: Callable[[datetime], bool] | None = None,
         service_hours_text: str = "",
         auto_assign: bool = True,
+        max_message_chars: int = 2000,
+        rate_limiter: RateLimiter | None = None,
+        verified_identity_days: float = 30,
     ):
         self.sessions = sessions
+        self.max_message_chars = max_message_chars
+        # Flood control per channel identity, for every channel alike.
+        self.rate_limiter = rate_limiter or RateLimiter(per_minute=20, burst=10)
+        # How long a channel identity's verification is remembered.
+        self.verified_identity_days = verified_identity_days
         # Queued conversations go to the least-busy online agent of their team.
         self.auto_assign = auto_assign
         self.bot = bot
@@ -292,17 +314,108 @@ class ConversationService:
 
     # ---- customers ---------------------------------------------------------------
 
-    async def open(self, channel: str, external_user_id: str) -> tuple[Conversation, bool]:
-        """The channel identity's current conversation, created if it has none."""
+    async def open(
+        self, channel: str, external_user_id: str, profile: dict[str, Any] | None = None
+    ) -> tuple[Conversation, bool]:
+        """The channel identity's current conversation, created if it has none. A new
+        conversation from an identity verified recently starts verified."""
         async with self.sessions.begin() as session:
+            identity = await identity_for(session, channel, external_user_id, profile)
             conversation = await session.scalar(_current(channel, external_user_id))
             if conversation is not None:
+                if conversation.contact_id is None:
+                    conversation.contact_id = identity.contact_id
                 return conversation, False
-            conversation = Conversation(channel=channel, external_user_id=external_user_id)
+            conversation = Conversation(
+                channel=channel,
+                external_user_id=external_user_id,
+                contact_id=identity.contact_id,
+                customer_id=remembered_customer(identity, self.verified_identity_days),
+            )
+            if (profile or {}).get("language") in ("zh", "en"):
+                conversation.language = profile["language"]
             session.add(conversation)
             await session.flush()
             self._record(session, "created", conversation, data={"channel": channel})
+            if conversation.customer_id is not None:
+                self._record(
+                    session,
+                    "customer_verified",
+                    conversation,
+                    data={"method": "remembered", "channel": channel},
+                )
         return conversation, True
+
+    async def receive(self, channel: str, inbound: Inbound, wait_for_bot: float = 0) -> Received:
+        """Every channel's way in: refuse what must be refused (nothing is stored
+        then), otherwise store the message and let the bot or the agent have it.
+        With `wait_for_bot`, return once the bot has answered or after that many
+        seconds, whichever is first (WeChat wants its answer within 5 s)."""
+        who = f"{channel}:{inbound.external_id}"
+        if inbound.event == "unsubscribe":
+            conversation = await self.find(channel, inbound.external_id)
+            if conversation is not None:
+                async with self.sessions.begin() as session:
+                    self._record(session, "unsubscribed", conversation, data={"channel": channel})
+            return Received(conversation)
+        if not self.rate_limiter.allow(who):
+            log.warning("refused a message from %s: rate limited", who)
+            return Received(
+                await self.find(channel, inbound.external_id),
+                refusal=Refusal("rate_limited", "Too many messages; slow down."),
+            )
+        refusal = self._refusal(inbound)
+        if refusal is not None:
+            log.warning("refused a message from %s: %s", who, refusal.code)
+            return Received(await self.find(channel, inbound.external_id), refusal=refusal)
+        conversation, _ = await self.open(channel, inbound.external_id, inbound.profile)
+        if inbound.event == "subscribe":
+            message = await self.system_message(conversation.id, "welcome")
+            return Received(conversation, message)
+        adapter = self.channels.get(channel)
+        message, new = await self.customer_message(
+            conversation.id,
+            inbound.text or "",
+            inbound.message_id,
+            wait_for_bot=wait_for_bot,
+            attachment=inbound.attachment.as_payload() if inbound.attachment else None,
+            numbered_choices=adapter is not None and not adapter.limits.buttons,
+        )
+        return Received(await self.get(conversation.id), message, duplicate=not new)
+
+    def _refusal(self, inbound: Inbound) -> Refusal | None:
+        if inbound.event is not None:
+            if inbound.event == "subscribe":
+                return None
+            return Refusal("unsupported", f"Events of type {inbound.event!r} are not handled.")
+        if inbound.text is not None and not isinstance(inbound.text, str):
+            return Refusal("malformed", "The text must be a string.")
+        if inbound.attachment is None and not (inbound.text or "").strip():
+            return Refusal("empty", "The message is empty.")
+        if inbound.text and len(inbound.text) > self.max_message_chars:
+            return Refusal(
+                "too_long", f"Messages are limited to {self.max_message_chars} characters."
+            )
+        if inbound.message_id is not None and not 1 <= len(inbound.message_id) <= 64:
+            return Refusal("malformed", "Message ids are 1 to 64 characters.")
+        return None
+
+    async def system_message(self, conversation_id: int, key: str) -> dict[str, Any]:
+        """Say one of the gateway's own texts to the customer, in their language."""
+        async with self._locks[conversation_id]:
+            outbox = Outbox()
+            async with self.sessions.begin() as session:
+                conversation = await self._load(session, conversation_id)
+                outbox.conversation = conversation
+                message = await self._append(
+                    session,
+                    conversation,
+                    SenderKind.SYSTEM,
+                    self._system_text(key, conversation.language),
+                )
+                outbox.messages.append(message)
+            await self._publish(outbox)
+        return message_view(message)
 
     async def find(self, channel: str, external_user_id: str) -> Conversation | None:
         async with self.sessions() as session:
@@ -317,10 +430,14 @@ class ConversationService:
         conversation_id: int,
         text: str,
         client_message_id: str | None = None,
-        wait_for_bot: bool = False,
+        wait_for_bot: bool | float = False,
+        attachment: dict[str, Any] | None = None,
+        numbered_choices: bool = False,
     ) -> tuple[dict[str, Any], bool]:
         """Persist a customer's message and deliver it; the bot's turn follows in
-        the background (or before returning, with `wait_for_bot`).
+        the background (or before returning, with `wait_for_bot`: True for the whole
+        turn, a number for at most that many seconds). `numbered_choices`: the
+        channel shows buttons as numbered options, so "2" means the second button.
 
         Returns the stored message and whether it is new (False for a resend)."""
         async with self._locks[conversation_id]:
@@ -332,9 +449,14 @@ class ConversationService:
                     if existing is not None:
                         return message_view(existing), False
                 outbox.conversation = conversation
-                offered = await self._offered_payloads(session, conversation)
+                offered_buttons = await self._offered_buttons(session, conversation)
+                offered = {b["payload"] for b in offered_buttons}
+                if numbered_choices and text.strip().isdigit():
+                    number = int(text.strip())
+                    if 1 <= number <= len(offered_buttons):
+                        text = offered_buttons[number - 1]["payload"]
                 # What the customer typed tells their language; a button's payload does not.
-                language = None if text in offered else detect_language(text)
+                language = None if text in offered or not text else detect_language(text)
                 if language and language != conversation.language:
                     conversation.language = language
                 # Two buttons the gateway itself answers: a rating, and waiting for
@@ -344,13 +466,16 @@ class ConversationService:
                     text == QUEUE_PAYLOAD and text in offered and conversation.state == State.BOT
                 )
                 if not (rated or waits):
-                    self._reopen_if_resolved(session, conversation, outbox)
+                    await self._reopen_if_resolved(session, conversation, outbox)
+                extra: dict[str, Any] = {"rating": RATING[text]} if rated else {}
+                if attachment:
+                    extra["attachment"] = attachment
                 message = await self._append(
                     session,
                     conversation,
                     SenderKind.CUSTOMER,
-                    text,
-                    {"rating": RATING[text]} if rated else None,
+                    text or None,
+                    extra,
                     client_message_id=client_message_id,
                 )
                 outbox.messages.append(message)
@@ -360,6 +485,18 @@ class ConversationService:
                     await self._queue(session, conversation, _remembered(conversation), outbox)
                 elif rated:
                     await self._rating(session, conversation, RATING[text], outbox)
+                elif not text.strip():
+                    # A file alone: the bot cannot read it; the customer hears it arrived,
+                    # and an agent handling the conversation sees it.
+                    if conversation.state == State.BOT:
+                        outbox.messages.append(
+                            await self._append(
+                                session,
+                                conversation,
+                                SenderKind.SYSTEM,
+                                self._system_text("file_received", conversation.language),
+                            )
+                        )
                 else:
                     forward = conversation.state == State.BOT
                     bot_text = self._text_for_bot(text, offered)
@@ -372,19 +509,25 @@ class ConversationService:
             task = asyncio.create_task(self._bot_turn(conversation_id, bot_text, seq))
             self._bot_turns.add(task)
             task.add_done_callback(self._bot_turns.discard)
-            if wait_for_bot:
+            if wait_for_bot is True:
                 await task
+            elif wait_for_bot:
+                # Shielded: the bot's turn goes on after the wait ends.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(task), wait_for_bot)
         return view, True
 
-    def _reopen_if_resolved(
+    async def _reopen_if_resolved(
         self, session: AsyncSession, conversation: Conversation, outbox: Outbox
     ) -> None:
-        """A customer writing to a resolved conversation starts it again with the bot."""
+        """A customer writing to a resolved conversation starts it again with the bot,
+        verified still only if their identity's verification has not lapsed."""
         if conversation.state == State.RESOLVED:
             conversation.state = State.BOT
             conversation.assigned_agent_id = None
             outbox.state_changed = True
             self._record(session, "reopened", conversation)
+            await verification_lapsed(session, conversation, self.verified_identity_days)
 
     async def acknowledge(self, conversation_id: int, seq: int) -> None:
         """The customer has everything up to `seq`."""
@@ -430,8 +573,10 @@ class ConversationService:
         return text.lstrip().lstrip("/") or "?"
 
     @staticmethod
-    async def _offered_payloads(session: AsyncSession, conversation: Conversation) -> set[str]:
-        """The payloads of the buttons in the last message the customer was sent."""
+    async def _offered_buttons(
+        session: AsyncSession, conversation: Conversation
+    ) -> list[dict[str, Any]]:
+        """The buttons in the last message the customer was sent, in order."""
         last = await session.scalar(
             select(Message)
             .where(
@@ -440,8 +585,7 @@ class ConversationService:
             .order_by(Message.seq.desc())
             .limit(1)
         )
-        buttons = ((last.payload or {}).get("buttons") or []) if last else []
-        return {b.get("payload") for b in buttons if isinstance(b, dict)}
+        return buttons_of(message_view(last)) if last else []
 
     async def _rating(
         self, session: AsyncSession, conversation: Conversation, score: int, outbox: Outbox

@@ -1,6 +1,7 @@
 """The console's periodic work: keep connected agents marked present, return the
 conversations of agents who did not come back, hand queued conversations to
-agents with room, and push reminders of callbacks that are due.
+agents with room, push reminders of callbacks that are due, and retry deliveries
+to channels whose provider did not take a message.
 
 Every step is safe to run in several console processes at once: each change is
 conditional on the state it found."""
@@ -11,6 +12,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
+from channels.base import PushChannel
 from console import casework
 from console.agents import AgentConsole
 from console.conversations import ConversationService
@@ -28,6 +30,9 @@ async def run_once(service: ConversationService, hub: AgentConsole, grace_second
         views = [await casework.callback_view(session, callback) for callback in due]
     for view in views:
         await hub.reminder(view)
+    for channel in service.channels.values():
+        if isinstance(channel, PushChannel):
+            await channel.retry_due()
 
 
 async def keep_house(

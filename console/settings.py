@@ -64,6 +64,40 @@ class Settings(BaseSettings):
 
     # Customer messages longer than this are refused.
     max_message_chars: int = Field(default=2000, ge=1)
+    # Messages per minute (and burst) one channel identity may send; more are refused.
+    channel_messages_per_minute: int = Field(default=20, ge=1)
+    channel_burst: int = Field(default=10, ge=1)
+    # A channel identity verified within this many days starts new conversations
+    # verified (WeChat, Telegram and app users need not verify every time).
+    verified_identity_days: float = Field(default=30, ge=0)
+    # Signed requests (WeChat, the app API) with timestamps further off are refused.
+    replay_window_seconds: int = Field(default=300, ge=1)
+
+    # Claim documents customers upload from the web widget.
+    upload_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    upload_types: str = "image/jpeg,image/png,application/pdf"
+    upload_dir: str = str(VAR / "uploads")
+
+    # WeChat Official Account (off while WECHAT_TOKEN is empty). The encoding AES key
+    # turns on safe mode; the API base URL can point at a proxy.
+    wechat_app_id: str = ""
+    wechat_app_secret: str = ""
+    wechat_token: str = ""
+    wechat_encoding_aes_key: str = ""
+    wechat_api_base_url: str = "https://api.weixin.qq.com/"
+    # WeChat waits 5 s for the answer to a message; later replies go by its API.
+    wechat_passive_reply_seconds: float = Field(default=4.0, gt=0, lt=5)
+
+    # Telegram (off while TELEGRAM_BOT_TOKEN is empty; the webhook secret is required).
+    telegram_bot_token: str = ""
+    telegram_webhook_secret: str = ""
+    telegram_api_base_url: str = "https://api.telegram.org"
+
+    # The insurer's own app (off while APP_API_KEYS is empty): "key_id:secret,...".
+    app_api_keys: str = ""
+    # Replies are POSTed here, signed with HMAC-SHA256 under the secret.
+    app_webhook_url: str = ""
+    app_webhook_secret: str = ""
 
     # When agents answer and call back, in SERVICE_TIMEZONE; outside them a handoff
     # becomes an offer of a callback. 00:00-24:00 means around the clock.
@@ -78,6 +112,13 @@ class Settings(BaseSettings):
         opening, closing = self.service_window()
         local = now.astimezone(ZoneInfo(self.service_timezone)).time()
         return opening <= local < closing
+
+    def upload_type_list(self) -> list[str]:
+        return [t.strip() for t in self.upload_types.split(",") if t.strip()]
+
+    def app_api_key_map(self) -> dict[str, str]:
+        pairs = (item.split(":", 1) for item in self.app_api_keys.split(",") if ":" in item)
+        return {key.strip(): secret.strip() for key, secret in pairs if key.strip()}
 
     def widget_origin_list(self) -> list[str]:
         return [o.strip().rstrip("/") for o in self.widget_origins.split(",") if o.strip()]

@@ -15,7 +15,8 @@ from bot.actions.claims import describe_claims, describe_policies
 from bot.actions.common import sessions, verified_customer
 from bot.actions.handoff import guarded
 from store.identifiers import mask_mobile
-from store.models import Conversation, Customer, Event
+from store.identities import link_verified
+from store.models import Conversation, Customer
 from store.verification import CodeCheck, check_code, find_customer, locked_until, send_code
 
 # Every form that discloses or changes a customer's records starts with these.
@@ -108,12 +109,4 @@ async def _link_conversation(session, conversation_uid: str, customer_id: int) -
     )
     # `rasa shell` conversations have no row in the store.
     if conversation is not None:
-        conversation.customer_id = customer_id
-        session.add(
-            Event(
-                kind="customer_verified",
-                conversation_id=conversation.id,
-                customer_id=customer_id,
-                data={"method": "sms_code"},
-            )
-        )
+        await link_verified(session, conversation, customer_id, method="sms_code")
