@@ -186,5 +186,13 @@ async def init_app(settings: Settings | None = None) -> web.Application:
         await http.close()
         await engine.dispose()
 
+    async def close_sockets(app: web.Application) -> None:
+        # Otherwise aiohttp waits on open sockets and browsers sit on a dying process;
+        # closed, they reconnect at once (to the next process) and replay what they missed.
+        if sio.eio.sockets:
+            await sio.eio.disconnect()
+        await sio.shutdown()
+
+    app.on_shutdown.append(close_sockets)
     app.cleanup_ctx.append(resources)
     return app

@@ -3,6 +3,8 @@ action server and the store, each in its own process (DESIGN §2)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import sqlite3
 import uuid
@@ -486,6 +488,58 @@ async def test_faq_answers_in_the_customers_language(stack: Stack, question, ans
     await customer.say(question)
     assert answer in (await customer.next())["text"]
     await customer.disconnect()
+
+
+async def test_a_console_restart_loses_no_conversation_or_message(stack: Stack):
+    """The console process is replaced mid-conversation: the agent's token still
+    works, the conversation is still theirs, and the customer, reconnecting with
+    the last sequence number they saw, gets exactly what they missed."""
+    customer = Customer(stack.base_url)
+    session_id = await customer.connect()
+    async with aiohttp.ClientSession() as http:
+        agent = AgentApi(http, stack.base_url)
+        await agent.login("agent1", stack.password)
+        await customer.say("我要转人工")
+        await customer.until(is_queue_message)
+        conversation = conversation_id(stack, session_id)
+        status, assigned = await agent.request(
+            "POST", f"/api/v1/conversations/{conversation}/assign"
+        )
+        assert status == 200 and assigned["state"] == "assigned"
+        status, before = await agent.request(
+            "POST", f"/api/v1/conversations/{conversation}/messages", json={"text": "重启之前"}
+        )
+        assert status == 201
+        await customer.until(lambda m: m.get("text") == "重启之前")
+        last_seen = customer.last_seq
+        assert last_seen == before["seq"]
+
+        await asyncio.to_thread(stack.restart, "web")
+        stack.sign_in("supervisor1")  # a single console starts with everyone offline
+
+        status, after = await agent.request(
+            "POST", f"/api/v1/conversations/{conversation}/messages", json={"text": "重启之后"}
+        )
+        assert status == 201, after
+        assert after["seq"] == before["seq"] + 1
+        status, view = await agent.request("GET", f"/api/v1/conversations/{conversation}")
+        assert status == 200 and view["state"] == "assigned"
+        back = Customer(stack.base_url)
+        assert await back.connect(session_id=session_id, last_seq=last_seen) == session_id
+        replayed = await back.drain(quiet=1.5)
+        assert [(m["seq"], m["text"]) for m in replayed] == [(after["seq"], "重启之后")]
+        # and the conversation goes on: the customer's answer reaches the agent
+        ack = await back.say("收到,谢谢")
+        status, body = await agent.request(
+            "GET", f"/api/v1/conversations/{conversation}/messages?after={after['seq']}"
+        )
+        assert [(m["seq"], m["text"]) for m in body["messages"]] == [(ack["seq"], "收到,谢谢")]
+        await agent.request(
+            "POST", f"/api/v1/conversations/{conversation}/resolve", json={"reason": "answered"}
+        )
+        await back.disconnect()
+    with contextlib.suppress(Exception):
+        await customer.disconnect()
 
 
 async def test_a_rasa_restart_loses_no_dialogue_state(stack: Stack):

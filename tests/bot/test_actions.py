@@ -4,12 +4,13 @@ a Tracker built from a dict, a CollectingDispatcher, exact events and responses.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from rasa_sdk import Tracker
-from rasa_sdk.events import SlotSet, UserUtteranceReverted
+from rasa_sdk.events import ActionExecuted, SessionStarted, SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import update
 
 from bot.actions import common
 from bot.actions.callbacks import CHINA, next_window
@@ -17,9 +18,12 @@ from bot.actions.claims import ActionClaimStatus, ActionPolicySummary
 from bot.actions.documents import ActionClaimDocuments
 from bot.actions.fallback import ActionDefaultFallback
 from bot.actions.handoff import ActionHandoff
+from bot.actions.session import ActionSessionStart
 from bot.actions.verification import ActionAfterVerification
 from console.settings import get_settings
 from store.demo import generate
+from store.identities import link_verified
+from store.models import ChannelIdentity, Conversation
 
 
 def user(text: str, intent: str = "nlu_fallback", entities=None) -> dict:
@@ -194,3 +198,55 @@ async def test_a_named_claim_of_someone_else_is_not_shown(store):
     theirs = {"customer_id": 1, "pending_request": f"claim_status:{number}"}
     _, messages = await run(ActionAfterVerification, [user("x", "ask_claim_status")], theirs)
     assert [m["response"] for m in messages] == ["utter_no_claims"]
+
+
+async def start_session(sender: str, slots: dict) -> list[dict]:
+    history = Tracker.from_dict(
+        {
+            "sender_id": sender,
+            "slots": {"language": "zh", "customer_id": None, **slots},
+            "latest_message": {},
+            "events": [],
+            "paused": False,
+            "followup_action": None,
+            "active_loop": {},
+            "latest_action_name": "action_listen",
+        }
+    )
+    domain = {"session_config": {"carry_over_slots_to_new_session": True}}
+    return await ActionSessionStart().run(CollectingDispatcher(), history, domain)
+
+
+async def test_a_session_starts_verified_as_the_store_says(store):
+    engine_sessions = common.sessions()
+    async with engine_sessions.begin() as session:
+        remembered = Conversation(channel="wechat", external_user_id="openid-9", customer_id=3)
+        fresh = Conversation(channel="web", external_user_id="s" * 20)
+        session.add_all([remembered, fresh])
+        await session.flush()
+        await link_verified(session, remembered, 3, method="sms_code")
+    events = await start_session(remembered.uid, {"language": "en"})
+    assert events[0] == SessionStarted() and events[-1] == ActionExecuted("action_listen")
+    assert set(map(json.dumps, events[1:-1])) == set(
+        map(
+            json.dumps,
+            [
+                SlotSet("language", "en"),
+                SlotSet("customer_id", 3),
+                SlotSet("identity_number", "identified"),
+                SlotSet("otp_code", "verified"),
+            ],
+        )
+    )
+    # a slot claiming verification that the store does not back is dropped
+    events = await start_session(fresh.uid, {"customer_id": 5, "otp_code": "verified"})
+    assert events == [SessionStarted(), SlotSet("language", "zh"), ActionExecuted("action_listen")]
+    # and a lapsed verification is forgotten, in the store too
+    async with engine_sessions.begin() as session:
+        await session.execute(
+            update(ChannelIdentity).values(verified_at=datetime.now(UTC) - timedelta(days=400))
+        )
+    events = await start_session(remembered.uid, {"customer_id": 3, "otp_code": "verified"})
+    assert SlotSet("customer_id", 3) not in events
+    async with engine_sessions() as session:
+        assert (await session.get(Conversation, remembered.id)).customer_id is None
