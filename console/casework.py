@@ -31,6 +31,7 @@ from store.models import (
     Agent,
     AgentRole,
     Callback,
+    ChannelIdentity,
     Claim,
     Complaint,
     Conversation,
@@ -540,6 +541,13 @@ async def customer_360(
             .limit(50)
         )
     ).all()
+    identities = (
+        await session.scalars(
+            select(ChannelIdentity)
+            .where(ChannelIdentity.customer_id == customer_id)
+            .order_by(ChannelIdentity.last_seen_at.desc())
+        )
+    ).all()
     names = await _names(session, [*complaints, *follow_ups, *(c for c, _ in callbacks)])
     claims = sorted(
         (claim for policy in policies for claim in policy.claims),
@@ -608,6 +616,15 @@ async def customer_360(
         "complaints": [_complaint_view(c, names, viewer, now) for c in complaints],
         "callbacks": [_callback_view(c, team, names, viewer, now, tz) for c, team in callbacks],
         "follow_ups": [_follow_up_view(f, names, viewer, now) for f in follow_ups],
+        # Where the customer has verified: one customer across channels.
+        "channels": [
+            {
+                "channel": i.channel,
+                "verified_at": iso(i.verified_at),
+                "last_seen_at": iso(i.last_seen_at),
+            }
+            for i in identities
+        ],
         "conversations": [
             {
                 "id": c.id,

@@ -954,6 +954,11 @@
       return el("li", x.overdue ? "overdue" : null, [x.title, statusLabel(x.status),
         x.due_at ? t("console.due", { at: dateTime(x.due_at) }) : "", x.assignee_agent_name].filter(Boolean).join(" · "));
     });
+    const channels = (view.channels || []).map(function (x) {
+      return el("li", null, [label("console.channel.", x.channel),
+        x.verified_at ? t("console.verified_on", { at: dateTime(x.verified_at) }) : "",
+        x.last_seen_at ? t("console.last_seen", { at: dateTime(x.last_seen_at) }) : ""].filter(Boolean).join(" · "));
+    });
     const earlier = (view.conversations || []).map(function (x) {
       return el("li", x.id === currentId ? "this" : null, ["#" + x.id, label("console.channel.", x.channel), label("console.state.", x.state),
         dateTime(x.created_at), x.resolution_reason ? label("console.resolution.", x.resolution_reason) : "",
@@ -967,6 +972,7 @@
       section("console.complaints", complaints),
       section("console.callbacks", callbacks),
       section("console.follow_ups", followUps),
+      section("console.channels", channels),
       section("console.earlier_conversations", earlier),
     ];
   }
