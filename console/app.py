@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from pathlib import Path
@@ -13,6 +14,7 @@ import jinja2
 import socketio
 from aiohttp import web
 
+from channels.base import PushChannel
 from channels.limits import RateLimiter
 from channels.webchat import WebChat
 from console import admin, api, casework_api, pages
@@ -182,7 +184,12 @@ async def init_app(settings: Settings | None = None) -> web.Application:
         )
         yield
         housekeeping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await housekeeping
         await service.wait_for_bot()
+        for channel in service.channels.values():
+            if isinstance(channel, PushChannel):
+                await channel.drain()
         await http.close()
         await engine.dispose()
 

@@ -370,8 +370,8 @@ class ConversationService:
             return Received(await self.find(channel, inbound.external_id), refusal=refusal)
         conversation, _ = await self.open(channel, inbound.external_id, inbound.profile)
         if inbound.event == "subscribe":
-            message = await self.system_message(conversation.id, "welcome")
-            return Received(conversation, message)
+            message, new = await self.system_message(conversation.id, "welcome", inbound.message_id)
+            return Received(conversation, message, duplicate=not new)
         adapter = self.channels.get(channel)
         message, new = await self.customer_message(
             conversation.id,
@@ -400,11 +400,18 @@ class ConversationService:
             return Refusal("malformed", "Message ids are 1 to 64 characters.")
         return None
 
-    async def system_message(self, conversation_id: int, key: str) -> dict[str, Any]:
-        """Say one of the gateway's own texts to the customer, in their language."""
+    async def system_message(
+        self, conversation_id: int, key: str, client_message_id: str | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        """Say one of the gateway's own texts to the customer, in their language.
+        `client_message_id` (the provider's id of what prompted it) says it once."""
         async with self._locks[conversation_id]:
             outbox = Outbox()
             async with self.sessions.begin() as session:
+                if client_message_id:
+                    existing = await self._by_client_id(session, conversation_id, client_message_id)
+                    if existing is not None:
+                        return message_view(existing), False
                 conversation = await self._load(session, conversation_id)
                 outbox.conversation = conversation
                 message = await self._append(
@@ -412,10 +419,11 @@ class ConversationService:
                     conversation,
                     SenderKind.SYSTEM,
                     self._system_text(key, conversation.language),
+                    client_message_id=client_message_id,
                 )
                 outbox.messages.append(message)
             await self._publish(outbox)
-        return message_view(message)
+        return message_view(message), True
 
     async def find(self, channel: str, external_user_id: str) -> Conversation | None:
         async with self.sessions() as session:

@@ -23,6 +23,11 @@ MODEL = ROOT / "models" / "health-desk.tar.gz"
 RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
 APP_PYTHON = ROOT / ".venv" / "bin" / "python"
 RASA_TOKEN = "end-to-end-rasa-token"
+WECHAT_TOKEN, WECHAT_APP_ID, WECHAT_APP_SECRET = (
+    "healthdesk-token-7Q2",
+    "wx5f0c1e2d3b4a6978",
+    "f3a1c0de5e7b9a2c4d6e8f0a1b3c5d7e",
+)
 
 
 def free_port() -> int:
@@ -39,6 +44,8 @@ class Stack:
     actions_url: str
     base_url: str
     password: str = "test-password"
+    # The WeChat channel is on, its API a local fake that tests start on this port.
+    wechat_api_port: int = 0
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     commands: dict[str, list[str]] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
@@ -54,6 +61,7 @@ class Stack:
             rasa_url=f"http://127.0.0.1:{rasa_port}",
             actions_url=f"http://127.0.0.1:{actions_port}",
             base_url=f"http://127.0.0.1:{web_port}",
+            wechat_api_port=free_port(),
         )
         endpoints = workdir / "endpoints.yml"
         endpoints.write_text(
@@ -77,6 +85,10 @@ class Stack:
             # Agents answer around the clock here, so handoffs do not depend on the hour.
             "SERVICE_HOURS": "00:00-24:00",
             "RASA_TOKEN": RASA_TOKEN,
+            "WECHAT_TOKEN": WECHAT_TOKEN,
+            "WECHAT_APP_ID": WECHAT_APP_ID,
+            "WECHAT_APP_SECRET": WECHAT_APP_SECRET,
+            "WECHAT_API_BASE_URL": f"http://127.0.0.1:{stack.wechat_api_port}/",
         }
         commands = {
             "actions": [

@@ -109,8 +109,12 @@ async def test_subscribe_welcomes_and_a_file_alone_is_acknowledged(channel_app, 
     desk = await channel_app()
     channel = Recorder(desk.service)
     desk.service.add_channel(channel)
-    welcomed = await desk.service.receive("fake", Inbound("u1", event="subscribe"))
+    follow = Inbound("u1", event="subscribe", message_id="u1:1764000000:subscribe")
+    welcomed = await desk.service.receive("fake", follow)
     assert "欢迎" in welcomed.message["text"]
+    # the provider retrying the event is welcomed once
+    again = await desk.service.receive("fake", follow)
+    assert again.duplicate and again.message["seq"] == welcomed.message["seq"]
     picture = Attachment(kind="image", url="http://provider/p.jpg", mime="image/jpeg")
     received = await desk.service.receive("fake", Inbound("u1", attachment=picture))
     assert received.message["payload"]["attachment"]["url"] == "http://provider/p.jpg"
