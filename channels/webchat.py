@@ -1,33 +1,86 @@
 """The web chat channel: Rasa's socket.io protocol on the default namespace,
-so our page and the rasa-webchat widget both work (DESIGN §4).
+so our widget and the rasa-webchat widget both work (DESIGN §4).
 
 The server decides session ids; a reconnecting client sends the last sequence
 number it has and receives what it missed; `user_uttered` carries an optional
-`client_message_id` that makes resends harmless."""
+`client_message_id` that makes resends harmless.
+
+Two kinds of client share the protocol:
+
+- our own widget (and the test clients) read our extra fields beside the Rasa
+  ones: `seq` (acknowledgement and replay), `sender` and `agent_name`;
+- rasa-webchat tells messages apart by their exact set of keys (`{text}` is a
+  text, `{text, quick_replies}` a set of buttons) after dropping `metadata`, so
+  an extra field makes it ignore the message. It is recognised by the
+  `customData` it sends with every `user_uttered`; from then on the session gets
+  Rasa's own shape, our fields moved into `metadata`. The choice is kept on the
+  channel identity, so a reloaded rasa-webchat page gets that shape at once.
+
+This module also serves the embeddable widget: `/widget.js` (the one script tag
+an insurer puts in its pages) and `/widget` (the chat page in its embedded
+layout, frameable by the allowed widget origins only)."""
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import secrets
+from pathlib import Path
 from typing import Any
 
+import aiohttp_jinja2
 import socketio
+from aiohttp import web
 
-from channels.base import outbound_text
+from channels.base import Inbound, Limits, Refusal, outbound_text
 from console.conversations import ConversationService
+from console.i18n import LANGUAGES, language_of, preferred, strings
+from console.settings import Settings
+from store.identities import find_identity
 from store.models import Conversation
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "web"
+# Marks a channel identity whose client is rasa-webchat (its `profile["client"]`).
+RASA_WEBCHAT = "rasa-webchat"
+# The history a reloaded widget is sent again: at most this many of the latest messages.
+HISTORY = 200
+STATIC = Path(__file__).resolve().parent.parent / "console" / "static"
+# A CSP source for an origin: scheme, host (optionally *.), port (optionally *).
+ORIGIN_SOURCE = re.compile(r"^https?://(\*\.)?[A-Za-z0-9.-]+(:(\d+|\*))?$")
 
 
-def _room(session_id: str) -> str:
-    return f"web:{session_id}"
+def _room(session_id: str, plain: bool = False) -> str:
+    return f"web:{session_id}:rasa" if plain else f"web:{session_id}"
+
+
+def rasa_shapes(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """A persisted outbound message as Rasa's socketio channel sends it, for
+    rasa-webchat: `{text}`, `{text, quick_replies}` or `{attachment}` (a picture
+    separately from its text, as Rasa does), our own fields under `metadata`."""
+    body = outbound_text(message)
+    metadata = {key: body.pop(key) for key in ("seq", "sender", "agent_name") if key in body}
+    attachment = body.pop("attachment", None)
+    shapes: list[dict[str, Any]] = []
+    if "quick_replies" in body:
+        shapes.append({"text": body.get("text") or "", "quick_replies": body["quick_replies"]})
+    elif body.get("text"):
+        shapes.append({"text": body["text"]})
+    if isinstance(attachment, dict):
+        if attachment.get("type") == "image" and isinstance(attachment.get("payload"), dict):
+            shapes.append({"attachment": attachment})
+        elif attachment.get("name"):
+            # A file: rasa-webchat has no file message; name it in a text.
+            shapes.append({"text": f"📎 {attachment['name']}"})
+    return [{**shape, "metadata": metadata} for shape in shapes]
 
 
 class WebChat(socketio.AsyncNamespace):
     name = CHANNEL
+    # The browser shows buttons itself and takes long texts.
+    limits = Limits(max_text_chars=10_000, buttons=True)
 
     def __init__(self, service: ConversationService, max_message_chars: int, origin_allowed):
         super().__init__("/")
@@ -38,9 +91,10 @@ class WebChat(socketio.AsyncNamespace):
     # ---- the Channel interface -----------------------------------------------------
 
     async def deliver(self, conversation: Conversation, message: dict[str, Any]) -> None:
-        await self.emit(
-            "bot_uttered", outbound_text(message), room=_room(conversation.external_user_id)
-        )
+        session_id = conversation.external_user_id
+        await self.emit("bot_uttered", outbound_text(message), room=_room(session_id))
+        for shape in rasa_shapes(message):
+            await self.emit("bot_uttered", shape, room=_room(session_id, plain=True))
 
     async def typing(self, conversation: Conversation, agent_name: str, typing: bool) -> None:
         """The agent is typing (an event of our own; rasa-webchat ignores it)."""
@@ -59,6 +113,9 @@ class WebChat(socketio.AsyncNamespace):
             raise ConnectionRefusedError("origin not allowed")
 
     async def on_session_request(self, sid: str, data: Any = None) -> dict[str, Any]:
+        """`{session_id}` (rasa-webchat), plus ours: `last_seq`, the last sequence
+        number the client has (what follows is sent again), and `history: true`,
+        the conversation so far in both directions (a reloaded page shows it)."""
         data = data if isinstance(data, dict) else {}
         requested = data.get("session_id")
         conversation = None
@@ -68,21 +125,37 @@ class WebChat(socketio.AsyncNamespace):
             # An id we did not issue is replaced by a fresh one.
             conversation, _ = await self.service.open(CHANNEL, secrets.token_urlsafe(24))
         session_id = conversation.external_user_id
-        await self.save_session(sid, {"session_id": session_id, "conversation_id": conversation.id})
-        await self.enter_room(sid, _room(session_id))
+        previous = await self.get_session(sid)
+        if previous.get("session_id") and previous["session_id"] != session_id:
+            await self.leave_room(sid, _room(previous["session_id"], previous.get("plain", False)))
+        plain = await self._rasa_webchat(session_id)
+        await self.save_session(
+            sid, {"session_id": session_id, "conversation_id": conversation.id, "plain": plain}
+        )
+        await self.enter_room(sid, _room(session_id, plain))
         await self.emit("session_confirm", {"session_id": session_id}, to=sid)
+        if plain:
+            # rasa-webchat keeps its own history (storage "local") and never acknowledges.
+            return {"session_id": session_id, "last_seq": conversation.last_seq}
 
         last_seq = data.get("last_seq")
-        if isinstance(last_seq, int) and last_seq >= 0:
-            after = last_seq
+        history = data.get("history") is True
+        if history:
+            after, outbound_only = max(0, conversation.last_seq - HISTORY), False
+        elif isinstance(last_seq, int) and not isinstance(last_seq, bool) and last_seq >= 0:
+            after, outbound_only = last_seq, True
         elif conversation.customer_ack_seq:
-            after = conversation.customer_ack_seq
+            after, outbound_only = conversation.customer_ack_seq, True
         else:
-            after = conversation.last_seq  # a client that never acknowledges keeps its own history
+            # A client that never acknowledges keeps its own history.
+            after, outbound_only = conversation.last_seq, True
         for message in await self.service.messages_after(
-            conversation.id, after, outbound_only=True
+            conversation.id, after, outbound_only=outbound_only, limit=HISTORY
         ):
-            await self.emit("bot_uttered", outbound_text(message), to=sid)
+            body = outbound_text(message)
+            if message["sender"] == "customer" and message["payload"].get("attachment"):
+                body["attachment"] = _customer_copy(message["payload"]["attachment"])
+            await self.emit("bot_uttered", body, to=sid)
         return {"session_id": session_id, "last_seq": conversation.last_seq}
 
     async def on_user_uttered(self, sid: str, data: Any = None) -> dict[str, Any]:
@@ -91,26 +164,25 @@ class WebChat(socketio.AsyncNamespace):
             return _refusal("no_session", "Send session_request first.")
         if not isinstance(data, dict):
             return _refusal("malformed", "Expected {message, session_id}.")
+        if "customData" in data and not session.get("plain"):
+            session = await self._switch_to_rasa_webchat(sid, session, data.get("customData"))
         if data.get("session_id") not in (None, session["session_id"]):
-            return _refusal("wrong_session", "That session is not this connection's.")
+            return await self._refuse(sid, session, "wrong_session", "That session is not yours.")
         text = data.get("message")
-        if not isinstance(text, str) or not text.strip():
-            return _refusal("empty", "The message is empty.")
-        if len(text) > self.max_message_chars:
-            return _refusal(
-                "too_long", f"Messages are limited to {self.max_message_chars} characters."
-            )
+        if not isinstance(text, str):
+            return await self._refuse(sid, session, "empty", "The message is empty.")
         client_message_id = data.get("client_message_id")
-        if client_message_id is not None and (
-            not isinstance(client_message_id, str) or not 1 <= len(client_message_id) <= 64
-        ):
+        if client_message_id is not None and not isinstance(client_message_id, str):
             return _refusal(
                 "malformed", "client_message_id must be a string of 1 to 64 characters."
             )
-        message, new = await self.service.customer_message(
-            session["conversation_id"], text, client_message_id
+        # The service refuses what every channel refuses (empty, too long, floods).
+        received = await self.service.receive(
+            CHANNEL, Inbound(session["session_id"], text=text, message_id=client_message_id)
         )
-        return {"ok": True, "seq": message["seq"], "duplicate": not new}
+        if received.refusal is not None:
+            return await self._refuse(sid, session, received.refusal.code, received.refusal.message)
+        return {"ok": True, "seq": received.message["seq"], "duplicate": received.duplicate}
 
     async def on_typing(self, sid: str, data: Any = None) -> None:
         """The customer is typing: shown to the agent handling the conversation."""
@@ -124,6 +196,147 @@ class WebChat(socketio.AsyncNamespace):
         if session.get("conversation_id") and isinstance(seq, int) and seq > 0:
             await self.service.acknowledge(session["conversation_id"], seq)
 
+    # ---- rasa-webchat ----------------------------------------------------------------
+
+    async def _rasa_webchat(self, session_id: str) -> bool:
+        async with self.service.sessions() as session:
+            identity = await find_identity(session, CHANNEL, session_id)
+        return identity is not None and (identity.profile or {}).get("client") == RASA_WEBCHAT
+
+    async def _switch_to_rasa_webchat(
+        self, sid: str, session: dict[str, Any], custom_data: Any
+    ) -> dict[str, Any]:
+        """rasa-webchat (it sends `customData`): Rasa's message shapes from now on,
+        for this connection and, remembered on the identity, for its later ones."""
+        profile: dict[str, Any] = {"client": RASA_WEBCHAT}
+        if isinstance(custom_data, dict) and custom_data.get("language") in ("zh", "en"):
+            profile["language"] = custom_data["language"]
+        await self.service.open(CHANNEL, session["session_id"], profile)
+        await self.leave_room(sid, _room(session["session_id"]))
+        await self.enter_room(sid, _room(session["session_id"], plain=True))
+        session = {**session, "plain": True}
+        await self.save_session(sid, session)
+        return session
+
+    async def _refuse(
+        self, sid: str, session: dict[str, Any], code: str, message: str
+    ) -> dict[str, Any]:
+        """Our clients read the refusal in the acknowledgement; rasa-webchat asks
+        for none, so it is told in a message (not stored) in the customer's language."""
+        if session.get("plain"):
+            conversation = await self.service.get(session["conversation_id"])
+            language = conversation.language if conversation is not None else "zh"
+            text = Refusal(code, message).text(language)
+            await self.emit("bot_uttered", {"text": text, "metadata": {"sender": "system"}}, to=sid)
+        log.info("web chat message refused (%s): %s", code, message)
+        return _refusal(code, message)
+
+
+def _customer_copy(attachment: dict[str, Any]) -> dict[str, Any]:
+    """What the customer's own widget is told of a file they sent: never the agents'
+    download address."""
+    return {k: attachment[k] for k in ("type", "name", "mime", "size") if k in attachment}
+
 
 def _refusal(code: str, message: str) -> dict[str, Any]:
     return {"ok": False, "error": {"code": code, "message": message}}
+
+
+# ---- the embeddable widget ----------------------------------------------------------------
+
+
+def frame_ancestors(settings: Settings) -> str:
+    """Who may frame `/widget`: the console itself, the configured widget origins
+    and, in demo mode, any localhost page."""
+    sources = ["'self'"]
+    for origin in settings.widget_origin_list():
+        if ORIGIN_SOURCE.match(origin):
+            sources.append(origin)
+        else:
+            log.warning("WIDGET_ORIGINS entry %r is not an origin; ignored", origin)
+    if settings.demo_mode:
+        sources += ["http://localhost:*", "http://127.0.0.1:*"]
+    return " ".join(sources)
+
+
+def widget_csp(settings: Settings) -> str:
+    from console.app import CSP  # noqa: PLC0415 - the app imports this module
+
+    return CSP.replace("frame-ancestors 'none'", f"frame-ancestors {frame_ancestors(settings)}")
+
+
+TYPE_NAMES = {
+    "image/jpeg": "JPG",
+    "image/png": "PNG",
+    "application/pdf": "PDF",
+    "image/gif": "GIF",
+    "image/webp": "WebP",
+}
+
+
+def size_label(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.3g} MB"
+    return f"{max(1, round(size / 1024))} KB"
+
+
+def chat_page(settings: Settings, request: web.Request, embed: bool = False) -> dict[str, Any]:
+    """What chat.html needs, for `/` and for `/widget`: the language (`?lang=`, else
+    the browser's), the widget's strings in it, and the upload limits."""
+    lang = (
+        language_of(request.query.get("lang"))
+        if request.query.get("lang")
+        else preferred(request.headers.get("Accept-Language"))
+    )
+    types = settings.upload_type_list()
+    config = {
+        "embed": embed,
+        "lang": lang,
+        "strings": strings(lang, "widget."),
+        "max_message_chars": settings.max_message_chars,
+        "upload_max_bytes": settings.upload_max_bytes,
+        "upload_max_label": size_label(settings.upload_max_bytes),
+        "upload_types": types,
+        "upload_type_names": ", ".join(TYPE_NAMES.get(t, t) for t in types),
+    }
+    return {"lang": lang, "embed": embed, "t": config["strings"], "config": config}
+
+
+def launcher_strings() -> dict[str, dict[str, str]]:
+    """What widget.js shows before its frame loads, in both languages."""
+    keys = ("launcher_open", "launcher_close", "launcher_text", "launcher_unread", "frame_title")
+    return {
+        lang: {k: v for k, v in strings(lang, "widget.").items() if k[len("widget.") :] in keys}
+        for lang in LANGUAGES
+    }
+
+
+def install_widget(app: web.Application, settings: Settings) -> None:
+    """`/widget.js`, `/widget`, and `chat_page(...)` for chat.html (also used by `/`)."""
+    env = aiohttp_jinja2.get_env(app)
+    env.globals["chat_page"] = lambda request, embed=False: chat_page(settings, request, embed)
+    csp = widget_csp(settings)
+
+    async def widget_page(request: web.Request) -> web.StreamResponse:
+        response = aiohttp_jinja2.render_template("chat.html", request, {"embed": True})
+        # Set here, so the app's default (frame-ancestors 'none') is not applied.
+        response.headers["Content-Security-Policy"] = csp
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+    async def widget_script(request: web.Request) -> web.StreamResponse:
+        source = (STATIC / "widget.js").read_text(encoding="utf-8")
+        return web.Response(
+            text=source.replace(
+                "/*STRINGS*/{}", json.dumps(launcher_strings(), ensure_ascii=False)
+            ),
+            content_type="text/javascript",
+            headers={
+                "Cache-Control": "public, max-age=300",
+                # Loaded by the insurer's pages, which may isolate themselves.
+                "Cross-Origin-Resource-Policy": "cross-origin",
+            },
+        )
+
+    app.router.add_get("/widget", widget_page, name="widget")
+    app.router.add_get("/widget.js", widget_script, name="widget_js")

@@ -14,6 +14,7 @@ import jinja2
 import socketio
 from aiohttp import web
 
+from channels import app_api, telegram, uploads, wechat
 from channels.base import PushChannel
 from channels.limits import RateLimiter
 from channels.webchat import WebChat
@@ -55,7 +56,9 @@ def console_origins(settings: Settings) -> set[str]:
 def widget_origin_check(settings: Settings):
     allowed = set(settings.widget_origin_list()) | console_origins(settings)
 
-    def origin_allowed(origin: str) -> bool:
+    def origin_allowed(origin: str | None) -> bool:
+        if not origin:
+            return False  # no Origin header: a same-origin request, which engine.io allows
         origin = origin.rstrip("/")
         return origin in allowed or (settings.demo_mode and bool(LOCAL_ORIGIN.match(origin)))
 
@@ -85,18 +88,6 @@ async def vendor(request: web.Request) -> web.StreamResponse:
     if path is None or not path.exists():
         raise web.HTTPNotFound(text="Run `make setup` to install the front-end packages.")
     return web.FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
-
-
-def _channel_installers():
-    """Each optional channel adds its routes and adapter when it is configured."""
-    import importlib
-
-    for name in ("wechat", "telegram", "app_api", "uploads"):
-        try:
-            module = importlib.import_module(f"channels.{name}")
-        except ModuleNotFoundError:
-            continue
-        yield module.install
 
 
 async def init_app(settings: Settings | None = None) -> web.Application:
@@ -158,8 +149,9 @@ async def init_app(settings: Settings | None = None) -> web.Application:
     sio.register_namespace(agents)
     sio.attach(app)
     app[service_key] = service
-    for install in _channel_installers():
-        install(app, service, settings, http)
+    # Each channel adds its routes and adapter when it is configured.
+    for channel in (wechat, telegram, app_api, uploads):
+        channel.install(app, service, settings, http)
 
     app.add_routes(pages.routes)
     app.add_routes(api.routes)

@@ -85,6 +85,7 @@ class Stack:
             # Agents answer around the clock here, so handoffs do not depend on the hour.
             "SERVICE_HOURS": "00:00-24:00",
             "RASA_TOKEN": RASA_TOKEN,
+            "UPLOAD_DIR": str(workdir / "uploads"),
             "WECHAT_TOKEN": WECHAT_TOKEN,
             "WECHAT_APP_ID": WECHAT_APP_ID,
             "WECHAT_APP_SECRET": WECHAT_APP_SECRET,

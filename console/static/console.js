@@ -415,9 +415,10 @@
     if (m.sender === "customer" && typeof payload.rating === "number") {
       item.classList.add("rating");
       item.append(el("p", null, t("console.rating", { stars: stars(payload.rating), score: payload.rating })));
-    } else {
+    } else if (m.text || !payload.attachment) {
       item.append(el("p", null, m.text || ""));
     }
+    if (payload.attachment && typeof payload.attachment === "object") { item.append(attachmentOf(payload.attachment)); }
     if (payload.intent) { setIntent(item, payload.intent, payload.confidence); }
     if (Array.isArray(payload.buttons) && payload.buttons.length) {
       const offered = el("div", "offered");
@@ -435,6 +436,26 @@
     place(item);
     pinToBottom(bottom);
     return true;
+  }
+
+  // A file or picture the customer sent: our stored documents download with the
+  // console's cookie; a provider's picture opens from its own address.
+  function attachmentOf(a) {
+    const p = el("p", "attachment");
+    const name = a.name || t("console.attachment." + (a.type === "image" ? "image" : "file"));
+    const url = typeof a.url === "string" ? a.url : "";
+    if (/^\/api\/v1\/documents\/\d+$/.test(url) || /^https?:\/\//.test(url)) {
+      const link = el("a", null, name);
+      link.href = url;
+      if (url.charAt(0) === "/") { link.setAttribute("download", ""); } else { link.target = "_blank"; link.rel = "noopener noreferrer"; }
+      p.append("📎 ", link);
+    } else {
+      p.append("📎 " + name);
+    }
+    if (a.mime || a.size) {
+      p.append(" (" + [a.mime, a.size ? Math.max(1, Math.round(a.size / 1024)) + " KB" : ""].filter(Boolean).join(", ") + ")");
+    }
+    return p;
   }
 
   function renderNote(n) {
