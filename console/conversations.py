@@ -497,14 +497,7 @@ class ConversationService:
                     # A file alone: the bot cannot read it; the customer hears it arrived,
                     # and an agent handling the conversation sees it.
                     if conversation.state == State.BOT:
-                        outbox.messages.append(
-                            await self._append(
-                                session,
-                                conversation,
-                                SenderKind.SYSTEM,
-                                self._system_text("file_received", conversation.language),
-                            )
-                        )
+                        await self._say(session, conversation, outbox, "file_received")
                 else:
                     forward = conversation.state == State.BOT
                     bot_text = self._text_for_bot(text, offered)
@@ -606,14 +599,7 @@ class ConversationService:
             agent_id=conversation.assigned_agent_id,
             data={"score": score},
         )
-        outbox.messages.append(
-            await self._append(
-                session,
-                conversation,
-                SenderKind.SYSTEM,
-                self._system_text("rating_thanks", conversation.language),
-            )
-        )
+        await self._say(session, conversation, outbox, "rating_thanks")
 
     async def _ask_for_rating(
         self, session: AsyncSession, conversation: Conversation, outbox: Outbox
@@ -621,15 +607,7 @@ class ConversationService:
         buttons = [
             {"title": "★" * score, "payload": rating_payload(score)} for score in range(5, 0, -1)
         ]
-        outbox.messages.append(
-            await self._append(
-                session,
-                conversation,
-                SenderKind.SYSTEM,
-                self._system_text("rating_request", conversation.language),
-                {"buttons": buttons},
-            )
-        )
+        await self._say(session, conversation, outbox, "rating_request", {"buttons": buttons})
 
     async def _bot_turn(self, conversation_id: int, text: str, seq: int) -> None:
         """The bot answers one customer message (sequence number `seq`); a handoff
@@ -1447,6 +1425,25 @@ class ConversationService:
                 data=data or {},
             )
         )
+
+    async def _say(
+        self,
+        session: AsyncSession,
+        conversation: Conversation,
+        outbox: Outbox,
+        key: str,
+        payload: dict[str, Any] | None = None,
+    ) -> Message:
+        """Append one of the gateway's own texts, to be delivered once committed."""
+        message = await self._append(
+            session,
+            conversation,
+            SenderKind.SYSTEM,
+            self._system_text(key, conversation.language),
+            payload,
+        )
+        outbox.messages.append(message)
+        return message
 
     @staticmethod
     def _system_text(key: str, language: str) -> str:

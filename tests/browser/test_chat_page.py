@@ -6,27 +6,16 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import async_playwright
 
+from tests.browser.chromium import launch
 from tests.stack import Stack
 
 pytestmark = pytest.mark.stack
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture
 async def page(stack: Stack):
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = await launch(playwright)
         page = await browser.new_page()
         page.dialogs = []
         page.on("dialog", lambda dialog: page.dialogs.append(dialog.message))

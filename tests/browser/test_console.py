@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,36 +15,20 @@ import pytest
 from playwright.async_api import Page, async_playwright, expect
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
+from tests.browser.chromium import WAIT_MS, launch
 from tests.stack import Customer, Stack
+from tests.test_end_to_end import store_rows
 
 pytestmark = pytest.mark.stack
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-WAIT_MS = 30_000
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MARKUP = "<img src=x onerror=alert(1)><script>alert(2)</script>"
-
-
-def store_rows(stack: Stack, sql: str, *args) -> list[tuple]:
-    path = stack.database_url.split("///", 1)[1]
-    with sqlite3.connect(path) as db:
-        return db.execute(sql, args).fetchall()
 
 
 @pytest.fixture
 async def browser(stack: Stack):
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = await launch(playwright)
         yield browser
         await browser.close()
 

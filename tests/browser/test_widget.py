@@ -8,7 +8,6 @@ refused; rasa-webchat from npm, unchanged, talking to the same endpoint."""
 from __future__ import annotations
 
 import re
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -16,31 +15,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Page, async_playwright, expect
 
+from tests.browser.chromium import WAIT_MS, launch
 from tests.stack import ROOT, Stack, free_port
+from tests.test_end_to_end import store_rows
 
 pytestmark = pytest.mark.stack
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-WAIT_MS = 30_000
 RASA_WEBCHAT = ROOT / "node_modules" / "rasa-webchat" / "lib" / "index.js"
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 200
-
-
-def store_rows(stack: Stack, sql: str, *args) -> list[tuple]:
-    path = stack.database_url.split("///", 1)[1]
-    with sqlite3.connect(path) as db:
-        return db.execute(sql, args).fetchall()
 
 
 @pytest.fixture
@@ -94,7 +77,7 @@ WebChat.default({{
 @pytest.fixture
 async def browser():
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = await launch(playwright)
         yield browser
         await browser.close()
 
