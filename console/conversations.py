@@ -291,7 +291,7 @@ class ConversationService:
         self.sessions = sessions
         self.max_message_chars = max_message_chars
         # Flood control per channel identity, for every channel alike.
-        self.rate_limiter = rate_limiter or RateLimiter(per_minute=20, burst=10)
+        self.rate_limiter = rate_limiter or RateLimiter(per_minute=30, burst=20)
         # How long a channel identity's verification is remembered.
         self.verified_identity_days = verified_identity_days
         # Queued conversations go to the least-busy online agent of their team.

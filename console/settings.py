@@ -65,8 +65,8 @@ class Settings(BaseSettings):
     # Customer messages longer than this are refused.
     max_message_chars: int = Field(default=2000, ge=1)
     # Messages per minute (and burst) one channel identity may send; more are refused.
-    channel_messages_per_minute: int = Field(default=20, ge=1)
-    channel_burst: int = Field(default=10, ge=1)
+    channel_messages_per_minute: int = Field(default=30, ge=1)
+    channel_burst: int = Field(default=20, ge=1)
     # A channel identity verified within this many days starts new conversations
     # verified (WeChat, Telegram and app users need not verify every time).
     verified_identity_days: float = Field(default=30, ge=0)

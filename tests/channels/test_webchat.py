@@ -199,3 +199,24 @@ async def test_widget_js_carries_the_launchers_strings(channel_app):
     assert "/*STRINGS*/" not in source
     assert '"widget.launcher_open": "Open the online service chat"' in source
     assert '"widget.launcher_open": "打开在线客服"' in source
+
+
+async def test_a_flood_from_one_web_session_is_refused_and_not_stored(channel_app, fake_rasa):
+    desk = await channel_app(channel_burst=3, channel_messages_per_minute=1)
+    flooder, other = Customer(desk.base), Customer(desk.base)
+    session_id = await flooder.connect()
+    await other.connect()
+    try:
+        acks = [await flooder.say(f"第{n}条") for n in range(5)]
+        assert [a["ok"] for a in acks] == [True, True, True, False, False]
+        assert acks[3]["error"]["code"] == "rate_limited"
+        assert (await other.say("你好"))["ok"]  # one session's flood slows no one else
+        [(stored,)] = desk.rows(
+            "SELECT count(*) FROM messages m JOIN conversations c ON c.id=m.conversation_id "
+            "WHERE c.external_user_id=? AND m.sender='customer'",
+            session_id,
+        )
+        assert stored == 3
+    finally:
+        await flooder.disconnect()
+        await other.disconnect()
