@@ -16,7 +16,7 @@ from aiohttp import web
 
 from channels import app_api, telegram, uploads, wechat
 from channels.base import PushChannel
-from channels.limits import RateLimiter
+from channels.limits import RateLimiter, SharedRateLimiter
 from channels.webchat import WebChat
 from console import admin, api, casework_api, pages
 from console.agents import AgentConsole
@@ -129,6 +129,16 @@ async def init_app(settings: Settings | None = None) -> web.Application:
         client_manager=manager,
         max_http_buffer_size=256 * 1024,
     )
+    # Several processes (a message queue) share one flood limit per identity in Redis.
+    rate_limiter = (
+        SharedRateLimiter(
+            settings.socketio_message_queue,
+            settings.channel_messages_per_minute,
+            settings.channel_burst,
+        )
+        if settings.socketio_message_queue.startswith(("redis://", "rediss://"))
+        else RateLimiter(settings.channel_messages_per_minute, settings.channel_burst)
+    )
     # The agents' hub and the channels need the service, so they are attached after.
     service = ConversationService(
         sessions,
@@ -138,7 +148,7 @@ async def init_app(settings: Settings | None = None) -> web.Application:
         service_hours_text=settings.service_hours.replace("-", "–"),
         auto_assign=settings.auto_assign,
         max_message_chars=settings.max_message_chars,
-        rate_limiter=RateLimiter(settings.channel_messages_per_minute, settings.channel_burst),
+        rate_limiter=rate_limiter,
         verified_identity_days=settings.verified_identity_days,
     )
     agents = AgentConsole(service, app[tokens_key], console_origins(settings))
@@ -183,6 +193,8 @@ async def init_app(settings: Settings | None = None) -> web.Application:
             if isinstance(channel, PushChannel):
                 await channel.drain()
         await http.close()
+        if isinstance(rate_limiter, SharedRateLimiter):
+            await rate_limiter.close()
         await engine.dispose()
 
     async def close_sockets(app: web.Application) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.components.language import detect_language
 from channels.base import Channel, Inbound, Received, Refusal, buttons_of
-from channels.limits import RateLimiter
+from channels.limits import RateLimiter, SharedRateLimiter
 from console.rasa import BotUnavailable, RasaClient
 from store.identities import identity_for, remembered_customer, verification_lapsed
 from store.models import (
@@ -285,7 +285,7 @@ class ConversationService:
         service_hours_text: str = "",
         auto_assign: bool = True,
         max_message_chars: int = 2000,
-        rate_limiter: RateLimiter | None = None,
+        rate_limiter: RateLimiter | SharedRateLimiter | None = None,
         verified_identity_days: float = 30,
     ):
         self.sessions = sessions
@@ -358,7 +358,7 @@ class ConversationService:
                 async with self.sessions.begin() as session:
                     self._record(session, "unsubscribed", conversation, data={"channel": channel})
             return Received(conversation)
-        if not self.rate_limiter.allow(who):
+        if not await self.rate_limiter.check(who):
             log.warning("refused a message from %s: rate limited", who)
             return Received(
                 await self.find(channel, inbound.external_id),

@@ -5,6 +5,7 @@ cursor with retries (against the real app, its store and a scripted Rasa)."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,7 +20,7 @@ from channels.base import (
     render_text,
     split_text,
 )
-from channels.limits import RateLimiter
+from channels.limits import RateLimiter, SharedRateLimiter
 from store.identities import link_verified
 from store.models import ChannelIdentity, Conversation
 
@@ -73,6 +74,26 @@ def test_rate_limiter_allows_a_burst_then_the_rate():
     assert limiter.allow("b", now=0)  # per identity
     assert limiter.allow("a", now=1.0)  # one a second
     assert not limiter.allow("a", now=1.1)
+
+
+async def test_processes_share_one_limit_through_redis():
+    """Two console processes (two limiters) against the real Redis server."""
+    prefix = f"hd:test:{uuid.uuid4().hex}:"
+    first, second = (
+        SharedRateLimiter("redis://127.0.0.1:6379/0", per_minute=1, burst=3, prefix=prefix)
+        for _ in range(2)
+    )
+    try:
+        allowed = [await limiter.check("wechat:o1") for limiter in (first, second, first, second)]
+        assert allowed == [True, True, True, False]
+        assert await second.check("wechat:o2")
+    finally:
+        await first.close()
+        await second.close()
+    # Redis unreachable: each process limits on its own rather than refusing everyone
+    offline = SharedRateLimiter("redis://127.0.0.1:1/0", per_minute=1, burst=1)
+    assert [await offline.check("web:s1") for _ in range(2)] == [True, False]
+    await offline.close()
 
 
 async def test_refusals_store_nothing(channel_app):
