@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.models import ChannelIdentity, Contact, Conversation, Event
 
+LAST_SEEN_EVERY = timedelta(minutes=1)
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -56,7 +58,10 @@ async def identity_for(
             identity = await find_identity(session, channel, external_id)
     elif profile and {**(identity.profile or {}), **profile} != identity.profile:
         identity.profile = {**(identity.profile or {}), **profile}
-    identity.last_seen_at = _now()
+    # Every message passes here: note the visit, but not more than once a minute.
+    now = _now()
+    if identity.last_seen_at is None or _aware(identity.last_seen_at) < now - LAST_SEEN_EVERY:
+        identity.last_seen_at = now
     return identity
 
 

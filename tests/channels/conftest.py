@@ -14,11 +14,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from console.app import init_app
 from console.conversations import ConversationService
 from console.keys import service_key
 from console.settings import Settings
 from store.demo import generate
+from tests.console_app import start_console
 from tests.stack import free_port
 
 
@@ -88,28 +88,19 @@ async def channel_app(tmp_path, fake_rasa):
         url = f"sqlite+aiosqlite:///{database}"
         if seed:
             await generate(url, customers=20, progress=lambda *_: None)
-        port = free_port()
-        settings = Settings(
-            **{
-                "database_url": url,
-                "rasa_url": fake_rasa.base,
-                "action_server_url": fake_rasa.base,
-                "rasa_timeout_seconds": 5,
-                "demo_mode": True,
-                "demo_password": "pw",
-                "secret_key": "channel-tests",
-                "console_port": port,
-                "auto_assign": False,
-                "service_hours": "00:00-24:00",
-                "housekeeping_seconds": 0.2,
-                "upload_dir": str(tmp_path / "uploads"),
-                **overrides,
-            }
-        )
-        client = TestClient(TestServer(await init_app(settings), host="127.0.0.1", port=port))
-        await client.start_server()
+        settings = {
+            "rasa_url": fake_rasa.base,
+            "action_server_url": fake_rasa.base,
+            "rasa_timeout_seconds": 5,
+            "secret_key": "channel-tests",
+            "auto_assign": False,
+            "service_hours": "00:00-24:00",
+            "housekeeping_seconds": 0.2,
+            "upload_dir": str(tmp_path / "uploads"),
+        }
+        client = await start_console(url, **{**settings, **overrides})
         started.append(client)
-        return ChannelApp(f"http://127.0.0.1:{port}", client.app, client, settings, database)
+        return ChannelApp(client.base, client.app, client, client.settings, database)
 
     yield start
     for client in started:

@@ -7,32 +7,17 @@ import re
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from console.admin import local_path, require_role, unknown_variables
-from console.app import init_app
 from console.keys import sessions_key
-from console.settings import Settings
 from store.models import Agent, AgentRole, Event
-from tests.stack import free_port
+from tests.console_app import start_console
 
 
 @pytest.fixture
 async def client(sqlite_url):
-    port = free_port()
-    settings = Settings(
-        database_url=sqlite_url,
-        rasa_url="http://127.0.0.1:9",
-        action_server_url="http://127.0.0.1:9",
-        rasa_timeout_seconds=2,
-        demo_mode=True,
-        demo_password="pw",
-        secret_key="test-secret",
-        console_port=port,
-    )
-    client = TestClient(TestServer(await init_app(settings), host="127.0.0.1", port=port))
-    await client.start_server()
+    client = await start_console(sqlite_url)
     yield client
     await client.close()
 

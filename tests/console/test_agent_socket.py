@@ -9,35 +9,22 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import socketio
-from aiohttp.test_utils import TestClient, TestServer
 
-from console.app import init_app
-from console.settings import Settings
 from tests.console.test_api import bearer, token
-from tests.stack import Customer, free_port
+from tests.console_app import start_console
+from tests.stack import Customer
 
 
 @pytest.fixture
 async def client(sqlite_url):
-    port = free_port()
-    settings = Settings(
-        database_url=sqlite_url,
-        rasa_url="http://127.0.0.1:9",
-        action_server_url="http://127.0.0.1:9",
-        rasa_timeout_seconds=2,
-        demo_mode=True,
-        demo_password="pw",
-        secret_key="test-secret",
-        console_port=port,
+    client = await start_console(
+        sqlite_url,
         auto_assign=False,
         # Around the clock, so that handoffs do not depend on when the tests run.
         service_hours="00:00-24:00",
         housekeeping_seconds=0.2,
         agent_reconnect_grace_seconds=1,
     )
-    client = TestClient(TestServer(await init_app(settings), host="127.0.0.1", port=port))
-    await client.start_server()
-    client.base = f"http://127.0.0.1:{port}"
     yield client
     await client.close()
 

@@ -9,14 +9,11 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from console import casework
-from console.app import init_app
 from console.auth import hash_password
 from console.casework import CaseworkError
-from console.settings import Settings
 from store.db import create_engine, session_factory
 from store.identifiers import (
     make_advance_payment_number,
@@ -45,7 +42,7 @@ from store.models import (
     PolicyStatus,
     TaskStatus,
 )
-from tests.stack import free_port
+from tests.console_app import start_console
 
 # 10:00 in Beijing on a weekday: "today" runs from 2026-11-04 16:00 UTC.
 NOW = datetime(2026, 11, 5, 2, 0, tzinfo=UTC)
@@ -725,19 +722,7 @@ async def test_the_complaints_board_puts_overdue_first_and_records_changes(sessi
 
 @pytest.fixture
 async def client(sqlite_url):
-    port = free_port()
-    settings = Settings(
-        database_url=sqlite_url,
-        rasa_url="http://127.0.0.1:9",
-        action_server_url="http://127.0.0.1:9",
-        rasa_timeout_seconds=2,
-        demo_mode=True,
-        demo_password="pw",
-        secret_key="test-secret",
-        console_port=port,
-    )
-    client = TestClient(TestServer(await init_app(settings), host="127.0.0.1", port=port))
-    await client.start_server()
+    client = await start_console(sqlite_url)
     engine = create_engine(sqlite_url)
     client.sessions = session_factory(engine)
     client.world = await build_world(client.sessions)  # the demo agents, and a trainer
