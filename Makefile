@@ -33,6 +33,8 @@ $(VENV)/.installed: pyproject.toml
 	@echo "==> app environment ($(VENV))"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@# JioNLP unpacks its dictionaries on first import; do it now, not in the action server.
+	$(BIN)/python -c 'import jionlp' >/dev/null
 	@touch $@
 
 $(RASA_VENV)/.installed: requirements-rasa.txt
@@ -61,7 +63,7 @@ $(MODEL): $(RASA_VENV)/.installed $(BOT_SOURCES)
 
 run: setup $(MODEL)
 	@echo "==> demo data"
-	$(BIN)/python -m store.demo --if-empty --customers $(DEMO_CUSTOMERS)
+	$(BIN)/python -m web.demo --if-empty --customers $(DEMO_CUSTOMERS)
 	@echo "==> starting Rasa (127.0.0.1:5005), actions (127.0.0.1:5055) and the console (:8000); Ctrl-C stops all"
 	@# Rasa's HTTP API (what the bot understood, shown to agents) needs a token; one per run.
 	DEMO_MODE=true RASA_TOKEN=$${RASA_TOKEN:-$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(16))')} \
@@ -75,16 +77,20 @@ $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 	  chromium fonts-noto-cjk
 
-test: setup $(MODEL) $(CHROMIUM)
+test: lint $(MODEL) $(CHROMIUM)
 	$(RASA) data validate --config config.yml --domain bot/domain --data bot/data --fail-on-warnings
 	@echo "==> Rasa test stories, both languages (intents and next actions must all be right)"
 	$(RASA) test core --model $(MODEL) --stories bot/tests --fail-on-prediction-errors \
 	  --out reports/stories
 	$(BIN)/pytest -ra
 
+# The house rules: layering (import-linter contracts in pyproject.toml), style, types.
 lint: setup
+	@echo "==> lint: import contracts, ruff, mypy"
+	$(BIN)/lint-imports
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 nlu-report: setup $(MODEL)
 	@echo "==> 5-fold cross-validation on the training data"

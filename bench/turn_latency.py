@@ -26,7 +26,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from store.demo import generate  # noqa: E402
-from tests.stack import Customer, Stack  # noqa: E402
+from web.stack import Customer, Stack  # noqa: E402
 
 # Turns the bot answers itself (no handoff, no verification), zh and en.
 MESSAGES = [

@@ -34,15 +34,21 @@ import logging
 import math
 import time
 import zlib
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import aiohttp
 from aiohttp import web
+from pydantic import BeforeValidator, Field
 from sqlalchemy import select
 
-from channels.base import DeliveryFailed, Inbound, Limits, PushChannel, outbound_text, split_text
-from console.conversations import ConversationService, message_view
-from console.settings import Settings
+from channels.replies import json_error
+from desk.conversations import ConversationService
+from desk.delivery import DeliveryFailed, PushChannel, outbound_text, split_text
+from desk.errors import DeskError
+from desk.inputs import MAX_ID, Body, read
+from desk.intake import Inbound, Limits
+from desk.settings import Settings
+from desk.views import message_view
 from store.models import Conversation, Message
 
 log = logging.getLogger(__name__)
@@ -51,22 +57,48 @@ CHANNEL = "app"
 PREFIX = "/channels/app/v1"
 MAX_BODY = 64 * 1024
 MAX_KEY = 255
-LANGUAGES = ("zh", "en")
 WEBHOOK_TIMEOUT = aiohttp.ClientTimeout(total=10)
 # What each refusal of the conversation service answers.
 REFUSAL_STATUS = {"rate_limited": 429, "malformed": 400}
 
 
-class ApiError(Exception):
+class ApiError(DeskError):
+    """A refusal, with the headers the app should see (Retry-After)."""
+
     def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, headers
+        super().__init__(code, message, status)
+        self.headers = headers
 
 
-def error(status: int, code: str, message: str, headers: dict | None = None) -> web.Response:
-    return web.json_response(
-        {"error": {"code": code, "message": message}}, status=status, headers=headers
-    )
+def _user_id(value: Any) -> Any:
+    # The app may send its user ids as numbers; they are names here.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class Profile(Body):
+    name: Annotated[str, Field(max_length=128)] | None = None
+    language: Literal["zh", "en"] | None = None
+    refusals = {
+        "name": ("malformed", "profile.name must be at most 128 characters."),
+        "language": ("malformed", "profile.language must be zh or en."),
+    }
+
+
+class AppMessage(Body):
+    """`POST /channels/app/v1/messages`."""
+
+    user_id: Annotated[str, BeforeValidator(_user_id), Field(min_length=1, max_length=128)]
+    text: str | None = None
+    payload: str | None = None
+    message_id: Annotated[str, Field(min_length=1, max_length=MAX_KEY)] | None = None
+    profile: dict[str, Any] = {}
+    refusals = {
+        "user_id": ("malformed", "user_id must be a string of 1 to 128 characters."),
+        "text": ("malformed", "text and payload must be strings."),
+        "payload": ("malformed", "text and payload must be strings."),
+        "message_id": ("malformed", f"message_id must be 1 to {MAX_KEY} characters."),
+        "profile": ("malformed", "profile must be an object."),
+    }
 
 
 def sign(secret: str, timestamp: str, signed: bytes) -> str:
@@ -139,7 +171,9 @@ class AppApi(PushChannel):
         except ApiError as exc:
             if exc.status == 401:
                 log.warning("app API refused a message: %s", exc.message)
-            return error(exc.status, exc.code, exc.message, exc.headers)
+            return json_error(exc.status, exc.code, exc.message, exc.headers)
+        except DeskError as exc:
+            return json_error(exc.status, exc.code, exc.message)
 
     async def _post_message(self, request: web.Request) -> web.Response:
         if request.content_length is not None and request.content_length > MAX_BODY:
@@ -193,45 +227,21 @@ class AppApi(PushChannel):
 
     @staticmethod
     def _parse(body: Any, header_key: str | None) -> tuple[Inbound, str]:
-        if not isinstance(body, dict):
-            raise ApiError(400, "malformed", "The body must be a JSON object.")
-        user_id = body.get("user_id")
-        if isinstance(user_id, int) and not isinstance(user_id, bool):
-            user_id = str(user_id)
-        if not isinstance(user_id, str) or not 1 <= len(user_id) <= 128:
-            raise ApiError(400, "malformed", "user_id must be a string of 1 to 128 characters.")
-        if "text" in body and "payload" in body:
+        if isinstance(body, dict) and any(k in body for k in ("attachment", "image", "file")):
+            raise ApiError(422, "unsupported", "Attachments are not taken by this API yet.")
+        message = read(AppMessage, body)
+        if "text" in message.model_fields_set and "payload" in message.model_fields_set:
             raise ApiError(400, "malformed", "Send text or payload, not both.")
-        text = body.get("text", body.get("payload"))
-        if text is not None and not isinstance(text, str):
-            raise ApiError(400, "malformed", "text and payload must be strings.")
-        message_id = body.get("message_id")
-        if message_id is not None and (
-            not isinstance(message_id, str) or not 1 <= len(message_id) <= MAX_KEY
-        ):
-            raise ApiError(400, "malformed", f"message_id must be 1 to {MAX_KEY} characters.")
-        key = header_key if header_key is not None else message_id
+        key = header_key if header_key is not None else message.message_id
         if not key or len(key) > MAX_KEY:
             raise ApiError(
                 400,
                 "idempotency_key_required",
                 f"Send an Idempotency-Key header (or message_id) of 1 to {MAX_KEY} characters.",
             )
-        profile = body.get("profile", {})
-        if not isinstance(profile, dict):
-            raise ApiError(400, "malformed", "profile must be an object.")
-        clean: dict[str, Any] = {}
-        if profile.get("name") is not None:
-            if not isinstance(profile["name"], str) or len(profile["name"]) > 128:
-                raise ApiError(400, "malformed", "profile.name must be at most 128 characters.")
-            clean["name"] = profile["name"]
-        if profile.get("language") is not None:
-            if profile["language"] not in LANGUAGES:
-                raise ApiError(400, "malformed", "profile.language must be zh or en.")
-            clean["language"] = profile["language"]
-        if any(field in body for field in ("attachment", "image", "file")):
-            raise ApiError(422, "unsupported", "Attachments are not taken by this API yet.")
-        return Inbound(user_id, text=text, profile=clean), key
+        profile = read(Profile, message.profile).model_dump(exclude_none=True)
+        text = message.text if message.text is not None else message.payload
+        return Inbound(message.user_id, text=text, profile=profile), key
 
     async def _earlier(self, user_id: str, key_hash: str) -> tuple[Message, str] | None:
         """The message a user's earlier request with this key stored, if any."""
@@ -254,10 +264,10 @@ class AppApi(PushChannel):
         """Catch up by cursor: the user's current conversation after `after`."""
         try:
             self.authenticate(request, f"{request.method} {request.raw_path}".encode())
-            after = _query_int(request, "after", 0, 0, 2**31)
+            after = _query_int(request, "after", 0, 0, MAX_ID)
             limit = _query_int(request, "limit", 100, 1, 500)
         except ApiError as exc:
-            return error(exc.status, exc.code, exc.message, exc.headers)
+            return json_error(exc.status, exc.code, exc.message, exc.headers)
         conversation = await self.service.find(CHANNEL, request.match_info["user_id"])
         if conversation is None:
             return web.json_response(

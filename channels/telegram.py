@@ -40,21 +40,13 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from channels.base import (
-    Attachment,
-    DeliveryFailed,
-    Inbound,
-    Limits,
-    PushChannel,
-    Refusal,
-    buttons_of,
-    render_text,
-)
-from channels.limits import RateLimiter
-from console.auth import COOKIE, agent_by_token
-from console.conversations import ConversationService, may_view
-from console.keys import sessions_key, tokens_key
-from console.settings import Settings
+from channels.replies import json_error
+from desk.conversations import ConversationService
+from desk.delivery import DeliveryFailed, PushChannel, buttons_of, render_text
+from desk.errors import DeskError
+from desk.flood import RateLimiter
+from desk.intake import Attachment, Inbound, Limits, Refusal
+from desk.settings import Settings
 from store.models import Conversation
 
 log = logging.getLogger(__name__)
@@ -137,10 +129,6 @@ def _is_start(text: str) -> bool:
     return command == "/start" or command.startswith("/start@")
 
 
-def _error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
-
-
 class Telegram(PushChannel):
     name = CHANNEL
     limits = Limits(max_text_chars=4096, buttons=True)
@@ -169,23 +157,23 @@ class Telegram(PushChannel):
         sent = request.headers.get(SECRET_HEADER, "").encode()
         if not hmac.compare_digest(sent, self._secret):
             log.warning("telegram webhook refused: wrong or missing secret token")
-            return _error(403, "forbidden", "Wrong or missing secret token.")
+            return json_error(403, "forbidden", "Wrong or missing secret token.")
         if request.content_length is not None and request.content_length > MAX_BODY:
-            return _error(413, "too_large", f"Updates are limited to {MAX_BODY} bytes.")
+            return json_error(413, "too_large", f"Updates are limited to {MAX_BODY} bytes.")
         raw = await request.content.read(MAX_BODY + 1)
         if len(raw) > MAX_BODY:
-            return _error(413, "too_large", f"Updates are limited to {MAX_BODY} bytes.")
+            return json_error(413, "too_large", f"Updates are limited to {MAX_BODY} bytes.")
         try:
             update = _dict(json.loads(raw), "the update")
             update_id = _int(update.get("update_id"), "update_id")
         except ValueError as exc:  # not JSON, or Malformed
             log.warning("telegram webhook: malformed update: %s", exc)
-            return _error(400, "malformed", "The body must be a Telegram Update object.")
+            return json_error(400, "malformed", "The body must be a Telegram Update object.")
         try:
             await self._dispatch(update_id, update)
         except Malformed as exc:
             log.warning("telegram webhook: malformed update %s: %s", update_id, exc)
-            return _error(400, "malformed", "The body must be a Telegram Update object.")
+            return json_error(400, "malformed", "The body must be a Telegram Update object.")
         return web.Response(status=200)
 
     async def _dispatch(self, update_id: int, update: dict[str, Any]) -> None:
@@ -309,48 +297,33 @@ class Telegram(PushChannel):
             return None
         return f"{FILES_PATH}/{external_id}/{file_id}"
 
-    # ---- files, for agents ------------------------------------------------------------
+    # ---- files, for the console ------------------------------------------------------------
 
-    async def file(self, request: web.Request) -> web.StreamResponse:
-        """A customer's photo or document, fetched from Telegram for an agent who may
-        see the chat's conversation (signed in: Bearer token or console cookie)."""
-        header = request.headers.get("Authorization", "")
-        token = header[7:] if header.startswith("Bearer ") else request.cookies.get(COOKIE)
-        agent = await agent_by_token(request.app[sessions_key], request.app[tokens_key], token)
-        if agent is None:
-            return _error(401, "unauthorised", "Sign in to the console first.")
-        chat, file_id = request.match_info["chat"], request.match_info["file_id"]
-        conversation = await self.service.find(CHANNEL, chat)
-        if conversation is None or not may_view(agent, conversation):
-            return _error(404, "not_found", "No such file.")
+    async def fetch_file(self, file_id: str) -> tuple[bytes, str]:
+        """A customer's photo or document, fetched from Telegram (the console checks
+        that the agent may see the conversation; the bot token never leaves here)."""
         try:
             info = await self._call("getFile", {"file_id": file_id})
         except DeliveryFailed as failure:
             log.info("telegram getFile failed: %s", failure.reason)
-            return _error(404 if failure.permanent else 502, "unavailable", "File unavailable.")
+            raise DeskError(
+                "unavailable", "File unavailable.", 404 if failure.permanent else 502
+            ) from failure
         path = info.get("file_path") if isinstance(info, dict) else None
         if not isinstance(path, str) or (info.get("file_size") or 0) > MAX_DOWNLOAD:
-            return _error(404, "unavailable", "File unavailable.")
+            raise DeskError("unavailable", "File unavailable.", 404)
         mime = mimetypes.guess_type(path)[0] or "application/octet-stream"
         try:
             async with self.http.get(f"{self._files}/{path}", timeout=API_TIMEOUT) as upstream:
                 if upstream.status != 200:
-                    return _error(502, "unavailable", "File unavailable.")
+                    raise DeskError("unavailable", "File unavailable.", 502)
                 body = await upstream.content.read(MAX_DOWNLOAD + 1)
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.info("telegram file download failed: %s", type(exc).__name__)
-            return _error(502, "unavailable", "File unavailable.")
+            raise DeskError("unavailable", "File unavailable.", 502) from exc
         if len(body) > MAX_DOWNLOAD:
-            return _error(502, "unavailable", "File too large.")
-        inline = mime in ("image/jpeg", "image/png", "image/gif", "image/webp")
-        return web.Response(
-            body=body,
-            content_type=mime,
-            headers={
-                "Content-Disposition": "inline" if inline else "attachment",
-                "Cache-Control": "private, max-age=3600",
-            },
-        )
+            raise DeskError("unavailable", "File too large.", 502)
+        return body, mime
 
     # ---- out --------------------------------------------------------------------------
 
@@ -455,7 +428,7 @@ def install(
     settings: Settings,
     http: aiohttp.ClientSession,
 ) -> Telegram | None:
-    """Adds the webhook (and the agents' file route) when TELEGRAM_BOT_TOKEN is set."""
+    """Adds the webhook when TELEGRAM_BOT_TOKEN is set (agents open files through the console)."""
     if not settings.telegram_bot_token:
         return None
     secret = settings.telegram_webhook_secret
@@ -475,7 +448,6 @@ def install(
         settings.telegram_api_base_url,
     )
     app.router.add_post(WEBHOOK_PATH, channel.webhook, name="telegram_webhook")
-    app.router.add_get(f"{FILES_PATH}/{{chat}}/{{file_id}}", channel.file, name="telegram_file")
 
     async def settle(app: web.Application) -> None:
         await channel.settle()

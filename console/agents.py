@@ -15,21 +15,19 @@ from typing import Any
 
 import socketio
 
-from console.auth import COOKIE, Tokens, agent_by_token
-from console.conversations import (
-    RESOLUTION_REASONS,
-    ConversationError,
-    ConversationService,
-    agent_view,
-    supervises,
-)
+from desk import inputs
+from desk.access import supervises
+from desk.conversations import ConversationService
+from desk.errors import DeskError
+from desk.lifecycle import RESOLUTION_REASONS
+from desk.sign_in import COOKIE, Tokens, agent_by_token
+from desk.views import agent_view
 from store.models import Agent, AgentRole
 
 log = logging.getLogger(__name__)
 
 NAMESPACE = "/agents"
 SUPERVISORS = "supervisors"
-PRESENCES = ("online", "away")
 
 
 def conversation_room(conversation_id: int) -> str:
@@ -152,17 +150,15 @@ class AgentConsole(socketio.AsyncNamespace):
         async with self.service.sessions() as db:
             agent = await db.get(Agent, session["agent_id"])
         if agent is None or not agent.is_active:
-            raise ConversationError("forbidden", "Not signed in.", 401)
+            raise DeskError("forbidden", "Not signed in.", 401)
         return agent
 
     async def _call(self, sid: str, data: Any, action: Action) -> dict[str, Any]:
         try:
             agent = await self._agent(sid)
-            conversation_id = data.get("conversation_id") if isinstance(data, dict) else None
-            if not isinstance(conversation_id, int) or isinstance(conversation_id, bool):
-                raise ConversationError("malformed", "conversation_id is required.", 400)
+            conversation_id = inputs.read(inputs.ConversationRef, data).conversation_id
             return {"ok": True, **(await action(agent, conversation_id, data))}
-        except ConversationError as exc:
+        except DeskError as exc:
             return _refusal(exc)
 
     # ---- the agent's own state --------------------------------------------------------------
@@ -171,11 +167,11 @@ class AgentConsole(socketio.AsyncNamespace):
         """Everything the console needs to draw itself, in one call."""
         try:
             agent = await self._agent(sid)
-        except ConversationError as exc:
+        except DeskError as exc:
             return _refusal(exc)
         conversations = []
         for state in ("queued", "assigned"):
-            conversations += await self.service.list(state, agent)
+            conversations += await self.service.conversations(state, agent)
         agents = await self.service.agents()
         load = {a["id"]: a["active_conversations"] for a in agents}
         return {
@@ -189,12 +185,10 @@ class AgentConsole(socketio.AsyncNamespace):
         }
 
     async def on_presence(self, sid: str, data: Any = None) -> dict[str, Any]:
-        presence = data.get("presence") if isinstance(data, dict) else None
-        if presence not in PRESENCES:
-            return _refusal(ConversationError("bad_presence", "presence is online or away.", 400))
         try:
+            presence = inputs.read(inputs.SocketPresence, data).presence
             agent = await self._agent(sid)
-        except ConversationError as exc:
+        except DeskError as exc:
             return _refusal(exc)
         await self._presence(agent.id, presence)
         agent.presence = presence
@@ -206,20 +200,23 @@ class AgentConsole(socketio.AsyncNamespace):
         """Subscribe to a conversation; returns the messages after `after` and its notes."""
 
         async def watch(agent: Agent, conversation_id: int, data: dict) -> dict[str, Any]:
+            after = inputs.read(inputs.Watch, data).after
             conversation = await self.service.conversation_for(conversation_id, agent)
             await self.enter_room(sid, conversation_room(conversation_id))
-            after = data.get("after") if isinstance(data.get("after"), int) else 0
             return {
                 "conversation": await self.service.view(conversation),
-                "messages": await self.service.messages_after(conversation_id, max(0, after)),
+                "messages": await self.service.messages_after(conversation_id, after),
                 "notes": await self.service.notes(conversation_id),
             }
 
         return await self._call(sid, data, watch)
 
     async def on_unwatch(self, sid: str, data: Any = None) -> None:
-        if isinstance(data, dict) and isinstance(data.get("conversation_id"), int):
-            await self.leave_room(sid, conversation_room(data["conversation_id"]))
+        try:
+            conversation_id = inputs.read(inputs.ConversationRef, data).conversation_id
+        except DeskError:
+            return
+        await self.leave_room(sid, conversation_room(conversation_id))
 
     async def on_accept(self, sid: str, data: Any = None) -> dict[str, Any]:
         async def accept(agent: Agent, conversation_id: int, data: dict) -> dict[str, Any]:
@@ -231,10 +228,9 @@ class AgentConsole(socketio.AsyncNamespace):
 
     async def on_send(self, sid: str, data: Any = None) -> dict[str, Any]:
         async def send(agent: Agent, conversation_id: int, data: dict) -> dict[str, Any]:
-            text = _text(data, "text", 4000)
-            client_message_id = _client_id(data, "client_message_id")
+            reply = inputs.read(inputs.Reply, data)
             message, new = await self.service.agent_message(
-                conversation_id, agent, text, client_message_id
+                conversation_id, agent, reply.text, reply.client_message_id
             )
             return {"message": message, "duplicate": not new}
 
@@ -242,9 +238,7 @@ class AgentConsole(socketio.AsyncNamespace):
 
     async def on_ack(self, sid: str, data: Any = None) -> dict[str, Any]:
         async def ack(agent: Agent, conversation_id: int, data: dict) -> dict[str, Any]:
-            seq = data.get("seq")
-            if not isinstance(seq, int) or seq < 1:
-                raise ConversationError("malformed", "seq is required.", 400)
+            seq = inputs.read(inputs.Ack, data).seq
             await self.service.agent_acknowledge(conversation_id, agent, seq)
             return {}
 
@@ -252,16 +246,17 @@ class AgentConsole(socketio.AsyncNamespace):
 
     async def on_typing(self, sid: str, data: Any = None) -> dict[str, Any]:
         async def typing(agent: Agent, conversation_id: int, data: dict) -> dict[str, Any]:
-            await self.service.agent_typing(conversation_id, agent, bool(data.get("typing")))
+            typed = inputs.read(inputs.Typing, data).typing
+            await self.service.agent_typing(conversation_id, agent, typed)
             return {}
 
         return await self._call(sid, data, typing)
 
     async def on_note(self, sid: str, data: Any = None) -> dict[str, Any]:
         async def note(agent: Agent, conversation_id: int, data: dict) -> dict[str, Any]:
-            text = _text(data, "text", 2000)
+            body = inputs.read(inputs.NewNote, data)
             view, new = await self.service.add_note(
-                conversation_id, agent, text, _client_id(data, "client_note_id")
+                conversation_id, agent, body.text, body.client_note_id
             )
             return {"note": view, "duplicate": not new}
 
@@ -269,20 +264,16 @@ class AgentConsole(socketio.AsyncNamespace):
 
     async def on_labels(self, sid: str, data: Any = None) -> dict[str, Any]:
         async def labels(agent: Agent, conversation_id: int, data: dict) -> dict[str, Any]:
-            values = data.get("labels")
-            if not isinstance(values, list):
-                raise ConversationError("malformed", "labels must be a list.", 400)
+            values = list(inputs.read(inputs.Labels, data).labels)
             return {"conversation": await self.service.set_labels(conversation_id, agent, values)}
 
         return await self._call(sid, data, labels)
 
     async def on_transfer(self, sid: str, data: Any = None) -> dict[str, Any]:
         async def transfer(agent: Agent, conversation_id: int, data: dict) -> dict[str, Any]:
-            team = data.get("team") if isinstance(data.get("team"), str) else None
-            to_agent = data.get("agent_id") if isinstance(data.get("agent_id"), int) else None
-            note = data.get("note") if isinstance(data.get("note"), str) else ""
+            body = inputs.read(inputs.Transfer, data)
             conversation = await self.service.transfer(
-                conversation_id, agent, note, team=team, to_agent_id=to_agent
+                conversation_id, agent, body.note, team=body.team, to_agent_id=body.agent_id
             )
             return {"conversation": conversation}
 
@@ -290,34 +281,18 @@ class AgentConsole(socketio.AsyncNamespace):
 
     async def on_resolve(self, sid: str, data: Any = None) -> dict[str, Any]:
         async def resolve(agent: Agent, conversation_id: int, data: dict) -> dict[str, Any]:
-            reason = data.get("reason") if isinstance(data.get("reason"), str) else None
+            reason = inputs.read(inputs.Resolution, data).reason
             return {"conversation": await self.service.resolve(conversation_id, agent, reason)}
 
         return await self._call(sid, data, resolve)
 
     async def on_canned(self, sid: str, data: Any = None) -> dict[str, Any]:
         async def canned(agent: Agent, conversation_id: int, data: dict) -> dict[str, Any]:
-            shortcut = data.get("shortcut")
-            if not isinstance(shortcut, str):
-                raise ConversationError("malformed", "shortcut is required.", 400)
+            shortcut = inputs.read(inputs.CannedChoice, data).shortcut
             return {"text": await self.service.fill_canned(conversation_id, agent, shortcut)}
 
         return await self._call(sid, data, canned)
 
 
-def _text(data: dict, key: str, limit: int) -> str:
-    text = data.get(key)
-    if not isinstance(text, str) or not text.strip() or len(text) > limit:
-        raise ConversationError("malformed", f"{key} of 1 to {limit} characters is required.", 400)
-    return text
-
-
-def _client_id(data: dict, key: str) -> str | None:
-    value = data.get(key)
-    if value is not None and (not isinstance(value, str) or not 1 <= len(value) <= 64):
-        raise ConversationError("malformed", f"{key} must be a string of 1 to 64 characters.", 400)
-    return value
-
-
-def _refusal(exc: ConversationError) -> dict[str, Any]:
-    return {"ok": False, "error": {"code": exc.code, "message": str(exc)}}
+def _refusal(exc: DeskError) -> dict[str, Any]:
+    return {"ok": False, "error": {"code": exc.code, "message": exc.message}}

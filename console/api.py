@@ -7,35 +7,29 @@ from typing import Any
 
 from aiohttp import web
 
-from console.auth import COOKIE, agent_by_token, sign_in
-from console.conversations import ConversationError
 from console.keys import service_key, sessions_key, tokens_key
 from console.pages import CSRF_COOKIE
+from desk import inputs
+from desk.errors import DeskError, error_body
+from desk.sign_in import COOKIE, agent_by_token, sign_in
 from store.models import Agent, ConversationState
-
-PRESENCES = ("online", "away", "offline")
 
 routes = web.RouteTableDef()
 agent_key = web.RequestKey("agent", Agent)  # set by `api_errors`
 
 
 def error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+    """The one JSON error shape (see README, HTTP API)."""
+    return web.json_response(error_body(code, message), status=status)
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except ValueError as exc:
-        raise web.HTTPBadRequest(
-            text='{"error": {"code": "malformed", "message": "The body must be JSON."}}',
-            content_type="application/json",
-        ) from exc
+        raise DeskError("malformed", "The body must be JSON.", 400) from exc
     if not isinstance(body, dict):
-        raise web.HTTPBadRequest(
-            text='{"error": {"code": "malformed", "message": "The body must be a JSON object."}}',
-            content_type="application/json",
-        )
+        raise DeskError("malformed", "The body must be a JSON object.", 400)
     return body
 
 
@@ -55,7 +49,7 @@ async def api_errors(request: web.Request, handler):
     if request.path != "/api/v1/auth/login":
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
-            token = header[7:]
+            token: str | None = header[7:]
         else:
             token = request.cookies.get(COOKIE)
             if token and request.method not in SAFE_METHODS:
@@ -69,8 +63,8 @@ async def api_errors(request: web.Request, handler):
         request[agent_key] = agent
     try:
         return await handler(request)
-    except ConversationError as exc:
-        return error(exc.status, exc.code, str(exc))
+    except DeskError as exc:
+        return error(exc.status, exc.code, exc.message)
 
 
 def current_agent(request: web.Request) -> Agent:
@@ -78,19 +72,15 @@ def current_agent(request: web.Request) -> Agent:
 
 
 def _conversation_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["id"])
-    except ValueError as exc:
-        raise ConversationError("not_found", "No such conversation.", 404) from exc
+    return inputs.path_id(request.match_info["id"])
 
 
 @routes.post("/api/v1/auth/login", name="api_login")
 async def login(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    username, password = body.get("username"), body.get("password")
-    if not isinstance(username, str) or not isinstance(password, str):
-        return error(400, "malformed", "username and password are required.")
-    attempt = await sign_in(request.app[sessions_key], username, password, request.remote or "")
+    body = inputs.read(inputs.Login, await json_body(request))
+    attempt = await sign_in(
+        request.app[sessions_key], body.username, body.password, request.remote or ""
+    )
     if attempt.blocked_minutes:
         return error(
             429,
@@ -113,12 +103,9 @@ async def login(request: web.Request) -> web.Response:
 @routes.put("/api/v1/me/presence", name="api_presence")
 async def presence(request: web.Request) -> web.Response:
     """online, away or offline: handoffs are offered a callback when nobody is online."""
-    body = await json_body(request)
-    value = body.get("presence")
-    if value not in PRESENCES:
-        return error(400, "bad_presence", "presence must be one of online, away, offline.")
-    await request.app[service_key].set_presence(current_agent(request).id, value)
-    return web.json_response({"presence": value})
+    body = inputs.read(inputs.PresenceChoice, await json_body(request))
+    await request.app[service_key].set_presence(current_agent(request).id, body.presence)
+    return web.json_response({"presence": body.presence})
 
 
 @routes.get("/api/v1/conversations", name="api_conversations")
@@ -126,7 +113,7 @@ async def conversations(request: web.Request) -> web.Response:
     state = request.query.get("state")
     if state is not None and state not in {s.value for s in ConversationState}:
         return error(400, "bad_state", "state must be one of bot, queued, assigned, resolved.")
-    rows = await request.app[service_key].list(state, current_agent(request))
+    rows = await request.app[service_key].conversations(state, current_agent(request))
     return web.json_response({"conversations": rows})
 
 
@@ -143,11 +130,12 @@ async def messages(request: web.Request) -> web.Response:
     service = request.app[service_key]
     conversation_id = _conversation_id(request)
     await service.conversation_for(conversation_id, current_agent(request))
-    try:
-        after = int(request.query.get("after", "0"))
-    except ValueError:
+    after = request.query.get("after", "0")
+    if not after.isdigit() or int(after) > inputs.MAX_ID:
         return error(400, "bad_after", "after must be a sequence number.")
-    return web.json_response({"messages": await service.messages_after(conversation_id, after)})
+    return web.json_response(
+        {"messages": await service.messages_after(conversation_id, int(after))}
+    )
 
 
 @routes.post("/api/v1/conversations/{id}/assign", name="api_assign")
@@ -160,25 +148,21 @@ async def assign(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/conversations/{id}/messages", name="api_send")
 async def send(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    text = body.get("text")
-    if not isinstance(text, str) or not text.strip() or len(text) > 4000:
-        return error(400, "malformed", "text of 1 to 4000 characters is required.")
-    client_message_id = body.get("client_message_id")
-    if client_message_id is not None and not isinstance(client_message_id, str):
-        return error(400, "malformed", "client_message_id must be a string.")
+    conversation_id = _conversation_id(request)
+    body = inputs.read(inputs.Reply, await json_body(request))
     message, new = await request.app[service_key].agent_message(
-        _conversation_id(request), current_agent(request), text, client_message_id
+        conversation_id, current_agent(request), body.text, body.client_message_id
     )
     return web.json_response(message, status=201 if new else 200)
 
 
 @routes.post("/api/v1/conversations/{id}/resolve", name="api_resolve")
 async def resolve(request: web.Request) -> web.Response:
-    body = await json_body(request) if request.can_read_body else {}
-    reason = body.get("reason") if isinstance(body.get("reason"), str) else None
+    conversation_id = _conversation_id(request)
+    data = await json_body(request) if request.can_read_body else {}
+    body = inputs.read(inputs.Resolution, data)
     result = await request.app[service_key].resolve(
-        _conversation_id(request), current_agent(request), reason
+        conversation_id, current_agent(request), body.reason
     )
     return web.json_response(result)
 
@@ -186,16 +170,14 @@ async def resolve(request: web.Request) -> web.Response:
 @routes.post("/api/v1/conversations/{id}/transfer", name="api_transfer")
 async def transfer(request: web.Request) -> web.Response:
     """To a team's queue (`team`) or straight to an agent (`agent_id`), with a `note`."""
-    body = await json_body(request)
-    team, to_agent, note = body.get("team"), body.get("agent_id"), body.get("note")
-    if (
-        not isinstance(note, str)
-        or (team is not None and not isinstance(team, str))
-        or (to_agent is not None and (not isinstance(to_agent, int) or isinstance(to_agent, bool)))
-    ):
-        return error(400, "malformed", "note, and team or agent_id, are required.")
+    conversation_id = _conversation_id(request)
+    body = inputs.read(inputs.Transfer, await json_body(request))
     result = await request.app[service_key].transfer(
-        _conversation_id(request), current_agent(request), note, team=team, to_agent_id=to_agent
+        conversation_id,
+        current_agent(request),
+        body.note,
+        team=body.team,
+        to_agent_id=body.agent_id,
     )
     return web.json_response(result)
 
@@ -210,25 +192,20 @@ async def notes(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/conversations/{id}/notes", name="api_add_note")
 async def add_note(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    text, client_note_id = body.get("text"), body.get("client_note_id")
-    if not isinstance(text, str) or (
-        client_note_id is not None and not isinstance(client_note_id, str)
-    ):
-        return error(400, "malformed", "text is required; client_note_id is a string.")
+    conversation_id = _conversation_id(request)
+    body = inputs.read(inputs.NewNote, await json_body(request))
     note, new = await request.app[service_key].add_note(
-        _conversation_id(request), current_agent(request), text, client_note_id
+        conversation_id, current_agent(request), body.text, body.client_note_id
     )
     return web.json_response(note, status=201 if new else 200)
 
 
 @routes.put("/api/v1/conversations/{id}/labels", name="api_labels")
 async def labels(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    if not isinstance(body.get("labels"), list):
-        return error(400, "malformed", "labels must be a list of strings.")
+    conversation_id = _conversation_id(request)
+    body = inputs.read(inputs.Labels, await json_body(request))
     result = await request.app[service_key].set_labels(
-        _conversation_id(request), current_agent(request), body["labels"]
+        conversation_id, current_agent(request), list(body.labels)
     )
     return web.json_response(result)
 

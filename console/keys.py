@@ -3,9 +3,9 @@
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from console.auth import Tokens
-from console.conversations import ConversationService
-from console.settings import Settings
+from desk.conversations import ConversationService
+from desk.settings import Settings
+from desk.sign_in import Tokens
 
 settings_key = web.AppKey("settings", Settings)
 sessions_key = web.AppKey("sessions", async_sessionmaker[AsyncSession])

@@ -1,4 +1,4 @@
-"""Pages: the customer chat at `/`, the agents' login and console."""
+"""Pages: the agents' login and console, and the demo SMS outbox."""
 
 from __future__ import annotations
 
@@ -9,19 +9,13 @@ import aiohttp_jinja2
 from aiohttp import web
 from sqlalchemy import select
 
-from console.auth import COOKIE, agent_by_token, sign_in
-from console.i18n import language_of, preferred, strings, translator
+from console.i18n import language_of, preferred, strings, t, translator
 from console.keys import sessions_key, settings_key, tokens_key
+from desk.sign_in import COOKIE, agent_by_token, sign_in
 from store.identifiers import mask_mobile
 from store.models import Agent, AgentRole, SmsOutbox
 
 routes = web.RouteTableDef()
-
-
-@routes.get("/", name="chat")
-@aiohttp_jinja2.template("chat.html")
-async def chat(request: web.Request) -> dict:
-    return {}
 
 
 CSRF_COOKIE = "hd_csrf"
@@ -129,12 +123,38 @@ async def signed_in(request: web.Request) -> Agent:
     return agent
 
 
+def require_role(agent: Agent, *roles: AgentRole | str, request: web.Request | None = None) -> None:
+    """Refuse (403) anyone whose role is not one of `roles`, in their own language.
+
+    With `request`, the refusal is a full page with the top bar (so they can go
+    elsewhere or sign out); without, a line of text."""
+    if agent.role in roles:
+        return
+    lang = language_of(agent.ui_language)
+    allowed = "、" if lang == "zh" else ", "
+    message = t(
+        lang, "admin.forbidden.text", roles=allowed.join(t(lang, f"role.{r}") for r in roles)
+    )
+    if agent.role == AgentRole.TRAINER:
+        # Trainers have no customer data and no conversations; say so rather than
+        # leave them wondering whether something is broken.
+        space = "" if lang == "zh" else " "
+        message = f"{message}{space}{t(lang, 'admin.forbidden.trainer')}"
+    if request is None:
+        raise web.HTTPForbidden(text=message)
+    page = render(
+        request, "admin_forbidden.html", {"message": message, "request": request}, agent=agent
+    )
+    forbidden = web.HTTPForbidden(text=page.text, content_type="text/html")
+    for name, morsel in page.cookies.items():
+        forbidden.cookies[name] = morsel
+    raise forbidden
+
+
 @routes.get("/console", name="console")
 async def console(request: web.Request) -> web.StreamResponse:
     agent = await signed_in(request)
     # Trainers improve the bot; conversations are for agents and supervisors.
-    from console.admin import require_role  # noqa: PLC0415 - admin builds on these pages
-
     require_role(agent, AgentRole.AGENT, AgentRole.SUPERVISOR, AgentRole.ADMIN, request=request)
     return render(request, "console.html", {}, agent=agent, scripts="console.")
 

@@ -7,7 +7,7 @@ verification is remembered on that identity for a configurable time."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +20,14 @@ LAST_SEEN_EVERY = timedelta(minutes=1)
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+@overload
+def _aware(at: datetime) -> datetime: ...
+
+
+@overload
+def _aware(at: None) -> None: ...
 
 
 def _aware(at: datetime | None) -> datetime | None:

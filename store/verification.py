@@ -10,6 +10,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import overload
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +28,14 @@ CODE = re.compile(r"(?<!\d)\d{6}(?!\d)")
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+@overload
+def _aware(at: datetime) -> datetime: ...
+
+
+@overload
+def _aware(at: None) -> None: ...
 
 
 def _aware(at: datetime | None) -> datetime | None:

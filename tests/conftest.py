@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store.db import create_engine, migrate_async, session_factory
 from store.demo import generate
-from tests.stack import Stack
+from web.stack import Stack
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 

@@ -6,14 +6,21 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from console.app import init_app
-from console.settings import Settings
-from tests.stack import free_port
+from desk.settings import Settings
+from web.app import init_app
+from web.stack import free_port
 
 
-async def start_console(database_url: str, **overrides: Any) -> TestClient:
+async def start_console(
+    database_url: str, *, housekeeping: bool = True, **overrides: Any
+) -> TestClient:
     """Started, with demo agents (password "pw") and Rasa unreachable unless
-    `overrides` say otherwise; `client.base` is its URL, `client.settings` its settings."""
+    `overrides` say otherwise; `client.base` is its URL, `client.settings` its settings.
+
+    `housekeeping=False`: the app's own background rounds (not even the one at
+    start) never run, so nothing races the test; it runs each round itself with
+    `desk.housekeeping.run_once(service, grace_seconds, now)` (or a push channel's
+    `retry_due(now)`), at the time it chooses."""
     port = free_port()
     settings = Settings(
         **{
@@ -25,6 +32,8 @@ async def start_console(database_url: str, **overrides: Any) -> TestClient:
             "demo_password": "pw",
             "secret_key": "test-secret",
             "console_port": port,
+            # Off: the test drives each round with `desk.housekeeping.run_once`.
+            **({} if housekeeping else {"housekeeping_seconds": 0}),
             **overrides,
         }
     )

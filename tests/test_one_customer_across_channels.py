@@ -14,8 +14,8 @@ import aiohttp
 import pytest
 
 from tests.channels.fake_wechat import FakeWeChatAPI, WeChatPush, text_xml
-from tests.stack import AgentApi, Customer, Stack
 from tests.test_end_to_end import conversation_id, store_rows, verify
+from web.stack import AgentApi, Customer, Stack
 
 pytestmark = pytest.mark.stack
 MESSAGE_IDS = itertools.count(7_300_000_000_000_000_000)

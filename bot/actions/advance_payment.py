@@ -25,6 +25,7 @@ from bot.actions.forms import (
 )
 from bot.actions.handoff import guarded
 from bot.actions.parsing import parse_amount, parse_date
+from desk.texts import say
 from store.identifiers import make_advance_payment_number
 from store.models import AdvancePayment, Policy, PolicyKind, PolicyStatus
 
@@ -76,11 +77,12 @@ class ActionAskApPolicy(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[dict[str, Any]]:
-        english = language(tracker) == "en"
+        lang = language(tracker)
         async with sessions()() as session:
             policies = await eligible_policies(session, verified_customer(tracker) or 0)
         if not policies:
-            human, stop = ("Talk to an agent", "No, thanks") if english else ("转人工", "不用了")
+            human = say("talk_to_agent_button", lang)
+            stop = say("no_thanks_button", lang)
             dispatcher.utter_message(
                 response="utter_advance_payment_no_policy",
                 buttons=[{"title": t, "payload": t} for t in (human, stop)],

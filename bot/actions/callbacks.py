@@ -15,7 +15,8 @@ from bot.actions.common import language, sessions, verified_customer
 from bot.actions.forms import ServiceForm, StartForm, SubmitForm, conversation_id
 from bot.actions.handoff import guarded
 from bot.actions.parsing import CHINA, parse_mobile, parse_window
-from console.settings import get_settings
+from desk.settings import get_settings
+from desk.texts import say
 from store.identifiers import mask_mobile
 from store.models import Callback, Customer, Event, OtpChallenge
 from store.verification import CodeCheck, check_code, send_code
@@ -23,6 +24,8 @@ from store.verification import CodeCheck, check_code, send_code
 SLOTS = ("callback_window", "callback_phone", "callback_code")
 WINDOW = timedelta(hours=2)
 OFFERED_WINDOWS = 3
+# Windows in the next three days are named by the day (keys of desk.texts.ACTION_TEXTS).
+DAY_NAMES = {0: "today", 1: "tomorrow", 2: "day_after_tomorrow"}
 ON_FILE_WORDS = ("本机", "预留", "原来的", "这个号", "就这个", "on file", "same", "my number",
                  "this number", "current")  # fmt: skip
 
@@ -45,8 +48,7 @@ def window_label(start: datetime, end: datetime, lang: str) -> str:
     """`今天 14:00–16:00`, `tomorrow 09:00–11:00`, or the date further ahead."""
     local_start, local_end = start.astimezone(CHINA), end.astimezone(CHINA)
     days = (local_start.date() - datetime.now(CHINA).date()).days
-    names = {0: ("今天", "today"), 1: ("明天", "tomorrow"), 2: ("后天", "the day after tomorrow")}
-    day = names[days][lang == "en"] if days in names else f"{local_start:%m-%d}"
+    day = say(DAY_NAMES[days], lang) if days in DAY_NAMES else f"{local_start:%m-%d}"
     return f"{day} {local_start:%H:%M}–{local_end:%H:%M}"
 
 
@@ -107,7 +109,7 @@ class ActionAskCallbackPhone(Action):
         async with sessions()() as session:
             customer = await session.get(Customer, verified_customer(tracker))
         masked = mask_mobile(customer.mobile)
-        title = f"My number {masked}" if language(tracker) == "en" else f"本机 {masked}"
+        title = say("callback_on_file_button", language(tracker), mobile=masked)
         dispatcher.utter_message(
             response="utter_ask_callback_phone",
             mobile=masked,

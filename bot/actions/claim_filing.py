@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from bot.actions.claims import CLAIM_KINDS, POLICY_NUMBER, _money, _pick
+from bot.actions.claims import CLAIM_KINDS, POLICY_NUMBER, _money
 from bot.actions.common import language, sessions, verified_customer
 from bot.actions.documents import checklist_text, checklists, kind_in
 from bot.actions.forms import (
@@ -28,6 +28,7 @@ from bot.actions.forms import (
 )
 from bot.actions.handoff import guarded, hand_over
 from bot.actions.parsing import CHINA, parse_amount, parse_date
+from desk.texts import pick, say
 from store.identifiers import make_claim_number, mask_bank_account
 from store.models import (
     Claim,
@@ -185,7 +186,7 @@ class ActionAskClaimType(Action):
         lang = language(tracker)
         policy = await chosen_policy(tracker)
         kinds = KINDS_BY_POLICY[policy.kind] if policy else tuple(CLAIM_KINDS)
-        titles = [_pick(CLAIM_KINDS[k], lang) for k in kinds]
+        titles = [pick(CLAIM_KINDS[k], lang) for k in kinds]
         dispatcher.utter_message(
             response="utter_ask_claim_type", buttons=_buttons([(t, t) for t in titles])
         )
@@ -203,9 +204,7 @@ class ActionAskClaimBank(Action):
         lang = language(tracker)
         async with sessions()() as session:
             customer = await session.get(Customer, verified_customer(tracker))
-        yes, change = (
-            ("Yes, pay into it", "Use another card") if lang == "en" else ("确认", "更换银行卡")
-        )
+        yes, change = say("bank_keep_button", lang), say("bank_change_button", lang)
         dispatcher.utter_message(
             response="utter_ask_claim_bank",
             card=mask_bank_account(customer.bank_account or ""),
@@ -266,9 +265,7 @@ class ValidateClaimForm(ServiceForm):
             lang = language(tracker)
             dispatcher.utter_message(
                 response="utter_claim_type_invalid",
-                kinds=(", " if lang == "en" else "、").join(
-                    _pick(CLAIM_KINDS[k], lang) for k in allowed
-                ),
+                kinds=say("list_separator", lang).join(pick(CLAIM_KINDS[k], lang) for k in allowed),
             )
             return {"claim_type": None}
         return {"claim_type": kind}

@@ -17,6 +17,7 @@ from sqlalchemy.orm import selectinload
 
 from bot.actions.common import language, sessions, verified_customer
 from bot.actions.handoff import guarded
+from desk.texts import pick, say
 from store.identifiers import mask_id_card
 from store.models import Claim, ClaimStage, Policy
 
@@ -53,10 +54,6 @@ POLICY_STATUSES = {
 }
 
 
-def _pick(pair: tuple[str, str], lang: str) -> str:
-    return pair[1] if lang == "en" else pair[0]
-
-
 def _money(amount: Decimal | None) -> str:
     return f"¥{amount:,.2f}" if amount is not None else "-"
 
@@ -87,58 +84,45 @@ def _now() -> datetime:
 
 def _documents(claim: Claim, lang: str) -> list[str]:
     """Missing documents are stored as "中文 / English"; show the customer's half."""
-    return [
-        _pick(tuple(doc.split(" / ", 1)), lang) if " / " in doc else doc  # type: ignore[arg-type]
-        for doc in claim.missing_documents
-    ]
+    halves = (doc.split(" / ", 1) for doc in claim.missing_documents)
+    return [pick((half[0], half[1]), lang) if len(half) == 2 else half[0] for half in halves]
 
 
 def claim_text(claim: Claim, lang: str) -> str:
     """One claim in plain language: stage and its history, amounts, what is missing."""
-    stage = _pick(STAGES[claim.stage], lang)
-    kind = _pick(CLAIM_KINDS[claim.kind.value], lang)
     history = " → ".join(
-        f"{change.at:%m-%d} {_pick(STAGES[change.stage], lang)}" for change in claim.history
+        f"{change.at:%m-%d} {pick(STAGES[change.stage], lang)}" for change in claim.history
     )
-    if lang == "en":
-        lines = [
-            f"Claim {claim.number} ({kind}, {claim.incident_date:%Y-%m-%d}, {claim.hospital}): "
-            f"{stage}.",
-            f"Claimed {_money(claim.amount_claimed)}, approved {_money(claim.amount_approved)}, "
-            f"paid {_money(claim.amount_paid)}.",
-        ]
-        if history:
-            lines.append(f"Progress: {history}")
-        if claim.missing_documents:
-            lines.append("Still needed: " + "; ".join(_documents(claim, lang)))
-        if expected := expected_completion(claim):
-            lines.append(
-                f"Expected to be settled by {expected:%Y-%m-%d}."
-                if expected > _now()
-                else f"This is taking longer than expected ({expected:%m-%d}); "
-                'type "agent" and we will chase it for you.'
-            )
-        if claim.rejection_reason:
-            lines.append(f"Reason: {claim.rejection_reason}")
-    else:
-        lines = [
-            f"理赔 {claim.number}({kind},出险日期 {claim.incident_date:%Y-%m-%d},"
-            f"{claim.hospital}):{stage}。",
-            f"申请金额 {_money(claim.amount_claimed)},核定金额 {_money(claim.amount_approved)},"
-            f"已赔付 {_money(claim.amount_paid)}。",
-        ]
-        if history:
-            lines.append(f"进度:{history}")
-        if claim.missing_documents:
-            lines.append("还需补充:" + ";".join(_documents(claim, lang)))
-        if expected := expected_completion(claim):
-            lines.append(
-                f"预计 {expected:%Y-%m-%d} 前处理完毕。"
-                if expected > _now()
-                else f"已超过预计处理时间({expected:%m-%d}),如需催办请输入“转人工”。"
-            )
-        if claim.rejection_reason:
-            lines.append(f"原因:{claim.rejection_reason}")
+    lines = [
+        say(
+            "claim_heading",
+            lang,
+            number=claim.number,
+            kind=pick(CLAIM_KINDS[claim.kind.value], lang),
+            incident_date=f"{claim.incident_date:%Y-%m-%d}",
+            hospital=claim.hospital,
+            stage=pick(STAGES[claim.stage], lang),
+        ),
+        say(
+            "claim_amounts",
+            lang,
+            claimed=_money(claim.amount_claimed),
+            approved=_money(claim.amount_approved),
+            paid=_money(claim.amount_paid),
+        ),
+    ]
+    if history:
+        lines.append(say("claim_progress", lang, history=history))
+    if claim.missing_documents:
+        documents = say("claim_documents_separator", lang).join(_documents(claim, lang))
+        lines.append(say("claim_documents_missing", lang, documents=documents))
+    if expected := expected_completion(claim):
+        if expected > _now():
+            lines.append(say("claim_expected", lang, date=f"{expected:%Y-%m-%d}"))
+        else:
+            lines.append(say("claim_overdue", lang, date=f"{expected:%m-%d}"))
+    if claim.rejection_reason:
+        lines.append(say("claim_rejection_reason", lang, reason=claim.rejection_reason))
     return "\n".join(lines)
 
 
@@ -165,27 +149,24 @@ def _anniversary(start: date, years: int) -> date:
 
 
 def policy_text(policy: Policy, lang: str, today: date | None = None) -> str:
-    kind = _pick(POLICY_KINDS[policy.kind.value], lang)
-    status = _pick(POLICY_STATUSES[policy.status.value], lang)
     members = ", ".join(
         f"{member.name} ({mask_id_card(member.id_card_number)})" for member in policy.members
     )
-    renews = renewal_date(policy, today or date.today())
-    if lang == "en":
-        text = (
-            f"Policy {policy.number}: {policy.product_name} ({kind}), {status}. "
-            f"Sum insured {_money(policy.sum_insured)}, premium {_money(policy.premium)} a year, "
-            f"{policy.effective_date:%Y-%m-%d} to {policy.expiry_date:%Y-%m-%d}. "
-            f"Insured: {members}."
-        )
-        return text + (f" Next premium due {renews:%Y-%m-%d}." if renews else "")
-    text = (
-        f"保单 {policy.number}:{policy.product_name}({kind}),{status}。"
-        f"保额 {_money(policy.sum_insured)},年保费 {_money(policy.premium)},"
-        f"保障期间 {policy.effective_date:%Y-%m-%d} 至 {policy.expiry_date:%Y-%m-%d}。"
-        f"被保险人:{members}。"
+    text = say(
+        "policy_summary",
+        lang,
+        number=policy.number,
+        product=policy.product_name,
+        kind=pick(POLICY_KINDS[policy.kind.value], lang),
+        status=pick(POLICY_STATUSES[policy.status.value], lang),
+        sum_insured=_money(policy.sum_insured),
+        premium=_money(policy.premium),
+        start=f"{policy.effective_date:%Y-%m-%d}",
+        end=f"{policy.expiry_date:%Y-%m-%d}",
+        members=members,
     )
-    return text + (f"下次续费日 {renews:%Y-%m-%d}。" if renews else "")
+    renews = renewal_date(policy, today or date.today())
+    return text + (say("policy_renewal", lang, date=f"{renews:%Y-%m-%d}") if renews else "")
 
 
 async def describe_claims(

@@ -7,7 +7,8 @@ from functools import lru_cache
 from rasa_sdk import Tracker
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from console.settings import get_settings
+from desk.settings import get_settings
+from desk.texts import language_of
 from store.db import create_engine, session_factory
 
 
@@ -18,7 +19,8 @@ def sessions() -> async_sessionmaker[AsyncSession]:
 
 
 def language(tracker: Tracker) -> str:
-    return "en" if tracker.get_slot("language") == "en" else "zh"
+    """The customer's language for this conversation ("zh" unless it is a supported one)."""
+    return language_of(tracker.get_slot("language"))
 
 
 def verified_customer(tracker: Tracker) -> int | None:

@@ -22,6 +22,7 @@ from bot.actions.forms import (
 )
 from bot.actions.handoff import guarded
 from bot.actions.parsing import CHINA
+from desk.texts import pick, say
 from store.identifiers import make_complaint_number
 from store.models import Complaint
 
@@ -79,8 +80,8 @@ class ActionAskComplaintCategory(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[dict[str, Any]]:
-        english = language(tracker) == "en"
-        titles = [en if english else zh for zh, en, _ in CATEGORIES.values()]
+        lang = language(tracker)
+        titles = [pick((zh, en), lang) for zh, en, _ in CATEGORIES.values()]
         dispatcher.utter_message(
             response="utter_ask_complaint_category",
             buttons=[{"title": title, "payload": title} for title in titles],
@@ -157,8 +158,8 @@ class ActionSubmitComplaint(SubmitForm):
                 complaint_id=complaint.id,
             )
             number = complaint.number
-        english = language(tracker) == "en"
-        yes, no = ("Yes, put me through", "No, thanks") if english else ("是,转人工", "不用了")
+        lang = language(tracker)
+        yes, no = say("put_through_button", lang), say("no_thanks_button", lang)
         dispatcher.utter_message(
             response="utter_complaint_recorded",
             number=number,

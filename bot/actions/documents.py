@@ -14,6 +14,7 @@ from ruamel.yaml import YAML
 
 from bot.actions.common import language
 from bot.actions.handoff import guarded
+from desk.texts import pick, say
 
 CHECKLISTS = Path(__file__).resolve().parent / "data" / "claim_documents.yml"
 # Words that name a kind of claim, in either language.
@@ -46,15 +47,9 @@ def kind_in(text: str) -> str | None:
 
 def checklist_text(kind: str, lang: str) -> str:
     entry = checklists()[kind]
-    index = 1 if lang == "en" else 0
-    items = [f"{n}. {pair[index]}" for n, pair in enumerate(entry["documents"], start=1)]
-    if lang == "en":
-        head = f"For {entry['en']} claims, please prepare:"
-        tail = "Photos or scans are fine; you can upload them when you file the claim online."
-    else:
-        head = f"{entry['zh']}理赔需要准备以下材料:"
-        tail = "拍照或扫描件即可,在线申请理赔时上传。"
-    return "\n".join([head, *items, tail])
+    head = say("checklist_heading", lang, kind=pick((entry["zh"], entry["en"]), lang))
+    items = [f"{n}. {pick(pair, lang)}" for n, pair in enumerate(entry["documents"], start=1)]
+    return "\n".join([head, *items, say("checklist_advice", lang)])
 
 
 class ActionClaimDocuments(Action):
@@ -73,7 +68,7 @@ class ActionClaimDocuments(Action):
         # Which kind? Offer buttons; their payloads are the only commands the gateway passes.
         buttons = [
             {
-                "title": entry["en"].capitalize() if lang == "en" else entry["zh"],
+                "title": pick((entry["zh"], entry["en"].capitalize()), lang),
                 "payload": "/ask_claim_documents" + json.dumps({"claim_kind": kind}),
             }
             for kind, entry in checklists().items()

@@ -15,6 +15,7 @@ from ruamel.yaml import YAML
 
 from bot.actions.common import language
 from bot.actions.handoff import guarded
+from desk.texts import pick, say
 
 CATALOGUE = Path(__file__).resolve().parent / "data" / "products.yml"
 TERM_LABELS = {
@@ -65,17 +66,20 @@ def aspect_in(text: str) -> str | None:
 
 def product_text(key: str, lang: str, aspect: str | None = None) -> str:
     product = products()[key]
-    index = 1 if lang == "en" else 0
-    name = product["name"][index]
-    separator = ": " if lang == "en" else ":"
+    name = pick(product["name"], lang)
     if aspect:
-        label = TERM_LABELS[aspect][index]
-        if lang == "en":
-            return f"{name}, {label.lower()}: {product['terms'][aspect][1]}"
-        return f"{name}的{label}:{product['terms'][aspect][0]}"
+        zh_label, en_label = TERM_LABELS[aspect]
+        return say(
+            "product_term",
+            lang,
+            product=name,
+            # Inside the sentence, in lower case.
+            term=pick((zh_label, en_label.lower()), lang),
+            value=pick(product["terms"][aspect], lang),
+        )
     lines = [name]
     lines += [
-        f"· {TERM_LABELS[term][index]}{separator}{values[index]}"
+        say("product_term_line", lang, term=pick(TERM_LABELS[term], lang), value=pick(values, lang))
         for term, values in product["terms"].items()
     ]
     return "\n".join(lines)
@@ -96,12 +100,9 @@ class ActionProductInfo(Action):
             dispatcher.utter_message(text=product_text(key, lang, aspect_in(text)))
             dispatcher.utter_message(response="utter_product_terms_note")
             return []
-        index = 1 if lang == "en" else 0
+        names = [pick(p["name"], lang) for p in products().values()]
         dispatcher.utter_message(
             response="utter_product_overview",
-            buttons=[
-                {"title": p["name"][index], "payload": p["name"][index]}
-                for p in products().values()
-            ],
+            buttons=[{"title": name, "payload": name} for name in names],
         )
         return []

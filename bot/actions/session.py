@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from bot.actions.common import sessions
 from bot.actions.verification import IDENTIFIED, VERIFICATION_SLOTS, VERIFIED
-from console.settings import get_settings
+from desk.settings import get_settings
 from store.identities import verification_lapsed
 from store.models import Conversation
 

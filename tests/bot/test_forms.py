@@ -19,7 +19,7 @@ from bot.actions.forms import CANCELLED, ValidateVerificationForm
 from bot.actions.handoff import guarded
 from bot.actions.parsing import CHINA, parse_amount, parse_date, parse_mobile, parse_window
 from bot.actions.products import ActionProductInfo
-from console.settings import get_settings
+from desk.settings import get_settings
 from store.demo import generate
 from store.models import (
     Callback,

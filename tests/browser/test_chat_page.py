@@ -7,7 +7,7 @@ import pytest
 from playwright.async_api import async_playwright
 
 from tests.browser.chromium import launch
-from tests.stack import Stack
+from web.stack import Stack
 
 pytestmark = pytest.mark.stack
 

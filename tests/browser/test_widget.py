@@ -16,8 +16,8 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Page, async_playwright, expect
 
 from tests.browser.chromium import WAIT_MS, launch
-from tests.stack import ROOT, Stack, free_port
 from tests.test_end_to_end import store_rows
+from web.stack import ROOT, Stack, free_port
 
 pytestmark = pytest.mark.stack
 

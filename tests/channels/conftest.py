@@ -7,19 +7,26 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
 
-from console.conversations import ConversationService
+from channels.telegram import Telegram
 from console.keys import service_key
-from console.settings import Settings
+from desk.clock import aware
+from desk.conversations import ConversationService
+from desk.delivery import PushChannel
+from desk.housekeeping import run_once
+from desk.settings import Settings
 from store.demo import generate
+from store.models import Conversation
 from tests.console_app import start_console
-from tests.stack import free_port
+from web.stack import free_port
 
 
 @dataclass
@@ -75,12 +82,35 @@ class ChannelApp:
         with sqlite3.connect(self.database) as db:
             return db.execute(sql, args).fetchall()
 
+    async def settle(self) -> None:
+        """Wait for what the requests so far set going in the background: the bot's
+        turns, then the deliveries they started (and Telegram's answers and refusals).
+        Deliveries start no bot turns, so once both are done nothing is left."""
+        await self.service.wait_for_bot()
+        for channel in list(self.service.channels.values()):
+            if isinstance(channel, PushChannel):
+                await channel.drain()
+            if isinstance(channel, Telegram):
+                await channel.settle()
+
+    async def housekeeping(self, now: datetime) -> None:
+        """One housekeeping round (the app runs none of its own here), at `now`."""
+        await run_once(self.service, self.settings.agent_reconnect_grace_seconds, now)
+
+    async def delivery_due(self) -> datetime:
+        """When the retry of the (one) conversation's delivery falls due."""
+        async with self.service.sessions() as session:
+            [due] = (await session.scalars(select(Conversation.delivery_due_at))).all()
+        assert due is not None, "no retry is scheduled"
+        return aware(due)
+
 
 @pytest.fixture
 async def channel_app(tmp_path, fake_rasa):
     """A factory: `await channel_app(seed=False, **settings)` starts the real console
     app on a free port with its own SQLite store (with demo customers when `seed`),
-    the fake Rasa, agents around the clock and no auto-assignment."""
+    the fake Rasa, agents around the clock and no auto-assignment. The app runs no
+    housekeeping of its own: tests run rounds with `ChannelApp.housekeeping(now)`."""
     started: list[TestClient] = []
 
     async def start(seed: bool = False, **overrides: Any) -> ChannelApp:
@@ -95,10 +125,9 @@ async def channel_app(tmp_path, fake_rasa):
             "secret_key": "channel-tests",
             "auto_assign": False,
             "service_hours": "00:00-24:00",
-            "housekeeping_seconds": 0.2,
             "upload_dir": str(tmp_path / "uploads"),
         }
-        client = await start_console(url, **{**settings, **overrides})
+        client = await start_console(url, housekeeping=False, **{**settings, **overrides})
         started.append(client)
         return ChannelApp(client.base, client.app, client, client.settings, database)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -132,11 +133,14 @@ async def test_an_idempotent_repeat_is_stored_once(desk, webhook, fake_rasa):
     by_id = {"user_id": "u-3", "text": "还有一个问题", "message_id": "m-1"}
     assert (await send(desk, by_id, key=None)).status == 201
     assert (await send(desk, by_id, key=None)).status == 200
-    await webhook.wait_delivered(2)
-    await asyncio.sleep(0.3)
+    await desk.settle()  # the bot's turns and the deliveries of its answers are over
     customer = [text for _, sender, text in stored(desk) if sender == "customer"]
     assert customer == ["保单号是多少", "还有一个问题"]
     assert [text for _, text in fake_rasa.received] == customer
+    assert [d.body["message"]["text"] for d in webhook.requests] == [
+        "echo: 保单号是多少",
+        "echo: 还有一个问题",
+    ]
 
 
 async def test_the_same_key_with_another_body_is_refused(desk, webhook):
@@ -151,12 +155,24 @@ async def test_the_same_key_with_another_body_is_refused(desk, webhook):
 async def test_a_webhook_down_twice_gets_the_reply_once_after_retries(desk, webhook):
     webhook.fail_first = 2
     await send(desk, {"user_id": "u-5", "text": "在吗"})
-    (delivery,) = await webhook.wait_delivered(timeout=15)
+    await desk.settle()
+    assert [d.status for d in webhook.requests] == [503]
+    first_retry = await desk.delivery_due()
+    await desk.housekeeping(first_retry - timedelta(microseconds=1))
+    assert len(webhook.requests) == 1  # not due yet
+    await desk.housekeeping(first_retry)
+    assert [d.status for d in webhook.requests] == [503, 503]
+    # backing off: the second retry waits 4 s where the first waited 2
+    second_retry = await desk.delivery_due()
+    assert second_retry == first_retry + timedelta(seconds=4)
+    await desk.housekeeping(second_retry - timedelta(microseconds=1))
+    assert len(webhook.requests) == 2
+    await desk.housekeeping(second_retry)
+    for hours in (1, 2, 3):  # later rounds: nothing is owed any more
+        await desk.housekeeping(second_retry + timedelta(hours=hours))
     assert [d.status for d in webhook.requests] == [503, 503, 200]
     assert len({d.headers["Idempotency-Key"] for d in webhook.requests}) == 1
-    assert delivery.body["message"]["text"] == "echo: 在吗"
-    await asyncio.sleep(0.5)
-    assert len(webhook.requests) == 3
+    assert webhook.delivered()[0].body["message"]["text"] == "echo: 在吗"
     assert desk.rows("SELECT delivered_seq, last_seq, delivery_attempts FROM conversations") == [
         (2, 2, 0)
     ]
@@ -165,20 +181,33 @@ async def test_a_webhook_down_twice_gets_the_reply_once_after_retries(desk, webh
 async def test_a_webhook_that_rejects_a_message_is_not_asked_again(desk, webhook):
     webhook.fail_first, webhook.fail_status = 1, 400
     await send(desk, {"user_id": "u-6", "text": "one"}, key="1")
-    await until(lambda: desk.rows("SELECT data FROM events WHERE kind = 'delivery_failed'"), 5)
+    await desk.settle()
+    [(data,)] = desk.rows("SELECT data FROM events WHERE kind = 'delivery_failed'")
+    assert json.loads(data)["permanent"] is True
     await send(desk, {"user_id": "u-6", "text": "two"}, key="2")
-    (delivery,) = await webhook.wait_delivered()
-    assert delivery.body["message"]["text"] == "echo: two"
-    await asyncio.sleep(0.5)
-    assert [d.status for d in webhook.requests] == [400, 200]
+    await desk.settle()
+    now = datetime.now(UTC)
+    for hours in (0, 1, 24):  # housekeeping rounds, now and much later: "one" stays given up
+        await desk.housekeeping(now + timedelta(hours=hours))
+    assert [(d.status, d.body["message"]["text"]) for d in webhook.requests] == [
+        (400, "echo: one"),
+        (200, "echo: two"),
+    ]
 
 
 async def test_too_many_requests_from_the_app_waits_as_told(desk, webhook):
     webhook.fail_first, webhook.fail_status, webhook.retry_after = 1, 429, 1
-    started = time.monotonic()
+    before = datetime.now(UTC)
     await send(desk, {"user_id": "u-8", "text": "hi"})
-    await webhook.wait_delivered()
-    assert time.monotonic() - started >= 1
+    await desk.settle()
+    after = datetime.now(UTC)
+    assert [d.status for d in webhook.requests] == [429]
+    # Retry-After: 1 makes the retry due a second after the failure (not the 2 s backoff)
+    due = await desk.delivery_due()
+    assert before + timedelta(seconds=1) <= due <= after + timedelta(seconds=1)
+    await desk.housekeeping(due - timedelta(microseconds=1))
+    assert len(webhook.requests) == 1
+    await desk.housekeeping(due)
     assert [d.status for d in webhook.requests] == [429, 200]
 
 

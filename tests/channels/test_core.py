@@ -11,16 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import update
 
-from channels.base import (
-    Attachment,
-    DeliveryFailed,
-    Inbound,
-    Limits,
-    PushChannel,
-    render_text,
-    split_text,
-)
-from channels.limits import RateLimiter, SharedRateLimiter
+from desk.delivery import DeliveryFailed, PushChannel, render_text, split_text
+from desk.flood import RateLimiter, SharedRateLimiter
+from desk.intake import Attachment, Inbound, Limits
 from store.identities import link_verified
 from store.models import ChannelIdentity, Conversation
 
@@ -192,19 +185,27 @@ async def test_push_delivery_retries_in_order_or_gives_up(channel_app, fake_rasa
     desk = await channel_app()
     channel = Recorder(desk.service)
     desk.service.add_channel(channel)
-    channel.failures = [DeliveryFailed("provider down", permanent=permanent, retry_after=0.3)]
+    channel.failures = [DeliveryFailed("provider down", permanent=permanent, retry_after=30)]
     fake_rasa.replies["你好"] = [{"text": "第一"}, {"text": "第二"}]
-    await desk.service.receive("fake", Inbound("u1", text="你好"), wait_for_bot=5)
+    await desk.service.receive("fake", Inbound("u1", text="你好"), wait_for_bot=True)
+    await channel.drain()
     if permanent:
-        await settle(channel, lambda: len(channel.sent) == 1)
+        # given up at once: the next message goes, nothing is left to retry
         assert channel.sent == [("u1", ["第二"])]
         [(data,)] = desk.rows("SELECT data FROM events WHERE kind='delivery_failed'")
         assert '"permanent": true' in data
+        assert await channel.retry_due(datetime.now(UTC) + timedelta(hours=1)) == 0
     else:
-        # housekeeping retries after the backoff; both arrive, once each, in order
-        await settle(channel, lambda: len(channel.sent) == 2)
+        # nothing went; the retry is due when the provider asked (30 s), not sooner
+        assert channel.sent == []
+        due = await desk.delivery_due()
+        assert await channel.retry_due(due - timedelta(microseconds=1)) == 0
+        assert channel.sent == []
+        assert await channel.retry_due(due) == 1
+        # both arrive, once each, in order
         assert channel.sent == [("u1", ["第一"]), ("u1", ["第二"])]
-    await asyncio.sleep(0.5)
+        for hours in (1, 2, 3):
+            assert await channel.retry_due(due + timedelta(hours=hours)) == 0
     assert len(channel.sent) == 2 - permanent
     [(delivered, last, due)] = desk.rows(
         "SELECT delivered_seq, last_seq, delivery_due_at FROM conversations"

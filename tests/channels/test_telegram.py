@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from channels.base import REFUSALS
 from channels.telegram import SECRET_HEADER, WEBHOOK_PATH
+from desk.texts import REFUSALS
 from tests.channels.fake_providers import BOT_TOKEN, WEBHOOK_SECRET, FakeTelegram, Updates
 
 LONG_PAYLOAD = '/inform{"claim_kind": "inpatient", "hospital": "上海交通大学医学院附属瑞金医院"}'
@@ -141,8 +142,7 @@ async def test_a_redelivered_update_is_stored_once(desk, telegram, fake_rasa):
     update = Updates(chat_id=5554).text("在吗")
     assert (await post(desk, update)).status == 200
     assert (await post(desk, update)).status == 200
-    await telegram.wait_sent(5554)
-    await asyncio.sleep(0.3)
+    await desk.settle()  # the bot's turn and the delivery of its answer are over
     rows = customer_messages(desk)
     assert [(row[1], row[3]) for row in rows] == [("在吗", str(update["update_id"]))]
     assert len(fake_rasa.received) == 1
@@ -218,7 +218,7 @@ async def test_malformed_oversized_and_other_updates(desk, telegram):
     group = chat.text("group chat")
     group["message"]["chat"] = {"id": -100123, "type": "group", "title": "family"}
     assert (await post(desk, group)).status == 200
-    await asyncio.sleep(0.2)
+    await desk.settle()  # nothing was set going that could still store or send
     assert customer_messages(desk) == []
     assert telegram.attempts == []
 
@@ -229,11 +229,22 @@ async def test_a_failed_send_is_retried_by_housekeeping_and_delivered_once_in_or
     fake_rasa.replies["你好"] = [{"text": "第一条"}, {"text": "第二条"}]
     telegram.failures = [(500, "Internal Server Error", None)]
     await post(desk, Updates(chat_id=5559).text("你好"))
-    await until(lambda: desk.rows("SELECT delivery_error FROM conversations")[0][0], 5)
+    await desk.settle()
+    # The first message failed, so the second was not tried: both wait for the retry.
+    assert [body["text"] for body in telegram.attempts] == ["第一条"]
     assert telegram.sent(5559) == []
-    await telegram.wait_sent(5559, 2, timeout=10)
-    await asyncio.sleep(0.5)
+    assert desk.rows(
+        "SELECT delivered_seq, delivery_attempts, delivery_error FROM conversations"
+    ) == [(0, 1, "sendMessage: 500 Internal Server Error")]
+    due = await desk.delivery_due()
+    await desk.housekeeping(due - timedelta(microseconds=1))
+    assert len(telegram.attempts) == 1  # not due yet
+    await desk.housekeeping(due)
     assert telegram.texts(5559) == ["第一条", "第二条"]
+    for hours in (1, 2, 3):  # later rounds have nothing left to send
+        await desk.housekeeping(due + timedelta(hours=hours))
+    assert telegram.texts(5559) == ["第一条", "第二条"]
+    assert len(telegram.attempts) == 3
     assert desk.rows("SELECT delivered_seq, last_seq, delivery_error FROM conversations") == [
         (3, 3, None)
     ]
@@ -241,9 +252,24 @@ async def test_a_failed_send_is_retried_by_housekeeping_and_delivered_once_in_or
 
 async def test_too_many_requests_waits_as_long_as_telegram_asks(desk, telegram, fake_rasa):
     telegram.failures = [(429, "Too Many Requests: retry after 1", 1)]
+    before = datetime.now(UTC)
     started = time.monotonic()
     await post(desk, Updates(chat_id=5560).text("hello"))
-    await telegram.wait_sent(5560, timeout=10)
+    await desk.settle()
+    after = datetime.now(UTC)
+    assert len(telegram.attempts) == 1 and telegram.sent(5560) == []
+    # The retry is due the second Telegram asked for after the failure, no sooner.
+    due = await desk.delivery_due()
+    assert before + timedelta(seconds=1) <= due <= after + timedelta(seconds=1)
+    await desk.housekeeping(due - timedelta(microseconds=1))
+    assert len(telegram.attempts) == 1
+    # The channel also holds the chat back for that second by its own (monotonic)
+    # clock, which no test can move: rounds at the real time until it is sent.
+    deadline = started + 10
+    while not telegram.sent(5560):
+        assert time.monotonic() < deadline, "not retried"
+        await desk.housekeeping(datetime.now(UTC))
+        await asyncio.sleep(0.05)
     assert time.monotonic() - started >= 1
     assert telegram.texts(5560) == ["echo: hello"]
     assert len(telegram.attempts) == 2
@@ -258,7 +284,10 @@ async def test_a_user_who_blocked_the_bot_is_not_retried(desk, telegram, fake_ra
     )
     data = json.loads(failed[0][0])
     assert data["permanent"] is True and "blocked" in data["reason"]
-    await asyncio.sleep(1.0)  # several housekeeping rounds
+    await desk.settle()
+    now = datetime.now(UTC)
+    for hours in (0, 1, 24):  # housekeeping rounds, now and much later: none tries again
+        await desk.housekeeping(now + timedelta(hours=hours))
     assert len(telegram.attempts) == 1
     assert desk.rows("SELECT delivered_seq, last_seq, delivery_due_at FROM conversations") == [
         (2, 2, None)

@@ -14,7 +14,7 @@ import pytest
 
 from store.identities import link_verified
 from store.models import Conversation
-from tests.stack import Customer
+from web.stack import Customer
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 40

@@ -12,8 +12,8 @@ from typing import Any
 
 import socketio
 
-from channels.base import REFUSALS
-from tests.stack import Customer
+from desk.texts import REFUSALS
+from web.stack import Customer
 
 BUTTONS = [{"title": "理赔进度", "payload": "/ask_claim_status"}]
 
@@ -147,9 +147,14 @@ async def test_our_widget_keeps_its_fields_and_a_reloaded_page_gets_the_history(
     ]
     # after a dropped connection, only what was missed, and only the desk's side
     await reloaded.disconnect()
-    missed = Customer(desk.base)
-    await missed.connect(session_id, last_seq=2)
-    assert [m["seq"] for m in await missed.drain(0.5)] == [4]
+    missed = socketio.AsyncClient(reconnection=False)
+    replayed: list[dict[str, Any]] = []
+    missed.on("bot_uttered", replayed.append)
+    await missed.connect(desk.base, transports=["websocket"])
+    # answered after what it replays, so all of that has arrived by then
+    answer = await missed.call("session_request", {"session_id": session_id, "last_seq": 2})
+    assert answer == {"session_id": session_id, "last_seq": 4}
+    assert [m["seq"] for m in replayed] == [4]
     await missed.disconnect()
 
 

@@ -9,8 +9,10 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select
 
-from console.admin import local_path, require_role, unknown_variables
+from console.admin import local_path
 from console.keys import sessions_key
+from console.pages import require_role
+from desk.canned import unknown_variables
 from store.models import Agent, AgentRole, Event
 from tests.console_app import start_console
 

@@ -3,14 +3,13 @@ Rasa unreachable (so the bot-outage handoff is exercised too)."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 import pytest
 import socketio
 
 from tests.console_app import start_console
-from tests.stack import Customer
+from web.stack import Customer
 
 
 @pytest.fixture
@@ -128,7 +127,7 @@ async def test_bot_outage_queues_and_only_the_assigned_agent_works_it(client):
     refused = await client.post(
         f"/api/v1/conversations/{cid}/messages", headers=bearer(second), json={"text": "hi"}
     )
-    assert refused.status in (403, 409)
+    assert refused.status == 409 and (await refused.json())["error"]["code"] == "not_assigned"
     messages = await (
         await client.get(f"/api/v1/conversations/{cid}/messages", headers=bearer(first))
     ).json()
@@ -178,8 +177,8 @@ async def test_socket_origins_and_agent_authentication(client):
             )
         except socketio.exceptions.ConnectionError:
             return False
-        await asyncio.sleep(0.1)
-        ok = sio.connected
+        # `connect` returns once the server has taken (or refused) the namespace.
+        ok = sio.connected and namespace in sio.namespaces
         await sio.disconnect()
         return ok
 
@@ -191,3 +190,41 @@ async def test_socket_origins_and_agent_authentication(client):
     # demo mode lets a widget on any localhost port in, nothing else
     assert await connects("/", "http://localhost:3000")
     assert not await connects("/", "http://evil.example")
+
+
+HUGE = "99999999999999999999"
+OUT_OF_RANGE = [
+    ("GET", f"/api/v1/conversations/{HUGE}", None),
+    ("GET", f"/api/v1/conversations/{HUGE}/messages", None),
+    ("GET", f"/api/v1/conversations/{HUGE}/notes", None),
+    ("POST", f"/api/v1/conversations/{HUGE}/assign", None),
+    ("POST", f"/api/v1/conversations/{HUGE}/messages", {"text": "hi"}),
+    ("POST", f"/api/v1/conversations/{HUGE}/resolve", {"reason": "answered"}),
+    ("POST", f"/api/v1/conversations/{HUGE}/transfer", {"team": "claims", "note": "n"}),
+    ("PUT", f"/api/v1/conversations/{HUGE}/labels", {"labels": []}),
+    ("GET", f"/api/v1/customers/{HUGE}", None),
+    ("POST", f"/api/v1/callbacks/{HUGE}/attempts", {"outcome": "reached"}),
+    ("PATCH", f"/api/v1/follow-ups/{HUGE}", {"status": "done"}),
+    ("PATCH", f"/api/v1/complaints/{HUGE}", {"status": "done"}),
+    ("PATCH", f"/api/v1/agents/{HUGE}", {"capacity": 2}),
+    ("DELETE", f"/api/v1/canned/{HUGE}", None),
+    ("GET", f"/api/v1/documents/{HUGE}", None),
+    ("POST", "/api/v1/conversations/1/transfer", {"agent_id": int(HUGE), "note": "n"}),
+    ("POST", "/api/v1/callbacks", {"conversation_id": int(HUGE), "phone": "13800000000"}),
+]
+
+
+async def test_ids_no_row_can_have_answer_4xx_not_500(database_url):
+    """On PostgreSQL such a number does not even fit the column: it must be refused
+    before it reaches the store."""
+    client = await start_console(database_url, auto_assign=False)
+    try:
+        admin = await token(client, "admin1")
+        answers = {}
+        for method, path, body in OUT_OF_RANGE:
+            response = await client.request(method, path, json=body, headers=bearer(admin))
+            answers[(method, path)] = (response.status, frozenset((await response.json())["error"]))
+    finally:
+        await client.close()
+    assert {key: status for key, (status, _) in answers.items() if not 400 <= status < 500} == {}
+    assert {fields for _, fields in answers.values()} == {frozenset({"code", "message"})}

@@ -11,9 +11,11 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from console import casework
-from console.auth import hash_password
-from console.casework import CaseworkError
+from desk import casework
+from desk.casework import CaseworkError
+from desk.errors import DeskError
+from desk.inputs import read
+from desk.sign_in import hash_password
 from store.db import create_engine, session_factory
 from store.identifiers import (
     make_advance_payment_number,
@@ -231,6 +233,7 @@ async def events(sessions, kind: str) -> list[Event]:
 
 
 async def refused(call, status: int, code: str | None = None) -> None:
+    """A casework call, handed a body that reads, refuses with this status (and code)."""
     with pytest.raises(CaseworkError) as caught:
         await call
     assert caught.value.status == status, caught.value.code
@@ -238,20 +241,29 @@ async def refused(call, status: int, code: str | None = None) -> None:
         assert caught.value.code == code
 
 
+def unreadable(model, data: dict, status: int, code: str) -> None:
+    """A body refused as the routes refuse it: `read` raises the `DeskError` they answer."""
+    with pytest.raises(DeskError) as caught:
+        read(model, data)
+    assert caught.value.status == status, caught.value.code
+    assert caught.value.code == code
+
+
 # ---- customer 360 ----------------------------------------------------------------------
 
 
 async def test_360_shows_everything_to_an_agent_with_a_case(sessions, world):
     async with sessions.begin() as session:
-        await casework.schedule_callback(
-            session,
-            world.agent1,
-            conversation_id=world.conversation.id,
-            window_start=local("2026-11-05T14:00"),
-            window_end=local("2026-11-05T16:00"),
-            reason="解释理赔进度",
-            now=NOW,
+        new = read(
+            casework.NewCallback,
+            {
+                "conversation_id": world.conversation.id,
+                "window_start": local("2026-11-05T14:00"),
+                "window_end": local("2026-11-05T16:00"),
+                "reason": "解释理赔进度",
+            },
         )
+        await casework.schedule_callback(session, world.agent1, new, now=NOW)
         view = await casework.customer_360(
             session, world.agent1, world.customer.id, NOW, casework.SERVICE_ZONE
         )
@@ -309,26 +321,28 @@ async def test_a_callback_from_a_conversation_or_a_complaint_calls_the_mobile_on
     sessions, world
 ):
     async with sessions.begin() as session:
-        from_chat = await casework.schedule_callback(
-            session,
-            world.agent1,
-            conversation_id=world.conversation.id,
-            window_start="2026-11-05T14:00",  # no offset: Beijing time
-            window_end="2026-11-05T16:00",
-            reason="客户要求回电",
-            now=NOW,
+        chat = read(
+            casework.NewCallback,
+            {
+                "conversation_id": world.conversation.id,
+                "window_start": "2026-11-05T14:00",  # no offset: Beijing time
+                "window_end": "2026-11-05T16:00",
+                "reason": "客户要求回电",
+            },
         )
-        from_complaint = await casework.schedule_callback(
-            session,
-            world.agent1,
-            complaint_id=str(world.complaint.id),  # as a form sends it
-            phone="139-1234-5678",
-            window_start=local("2026-11-06T09:00"),
-            window_end=local("2026-11-06T11:00"),
-            reason="投诉回访",
-            assigned_agent_id=None,  # to the complaints team's pool
-            now=NOW,
+        from_chat = await casework.schedule_callback(session, world.agent1, chat, now=NOW)
+        complaint = read(
+            casework.NewCallback,
+            {
+                "complaint_id": str(world.complaint.id),  # as a form sends it
+                "phone": "139-1234-5678",
+                "window_start": local("2026-11-06T09:00"),
+                "window_end": local("2026-11-06T11:00"),
+                "reason": "投诉回访",
+                "assigned_agent_id": None,  # to the complaints team's pool
+            },
         )
+        from_complaint = await casework.schedule_callback(session, world.agent1, complaint, now=NOW)
     assert from_chat["phone"] == "13800138000" and from_chat["customer_name"] == "张伟"
     assert from_chat["window_start"] == "2026-11-05T06:00:00+00:00"
     assert from_chat["assigned_agent_id"] == world.agent1.id and from_chat["team"] == "general"
@@ -343,25 +357,28 @@ async def test_a_callback_from_a_conversation_or_a_complaint_calls_the_mobile_on
 
 
 @pytest.mark.parametrize(
-    ("change", "status", "code"),
+    ("change", "status", "code", "refused_by"),
     [
-        ({"window_end": local("2026-11-05T13:00")}, 400, "bad_window"),
-        ({"window_end": local("2026-11-05T14:00")}, 400, "bad_window"),
-        ({"window_start": "tomorrow"}, 400, "bad_time"),
-        ({"window_start": None}, 400, "bad_time"),
+        ({"window_end": local("2026-11-05T13:00")}, 400, "bad_window", "call"),
+        ({"window_end": local("2026-11-05T14:00")}, 400, "bad_window", "call"),
+        ({"window_start": "tomorrow"}, 400, "bad_time", "read"),
+        ({"window_start": None}, 400, "bad_time", "read"),
         (
             {"window_start": local("2026-11-04T08:00"), "window_end": local("2026-11-04T09:00")},
             400,
             "window_in_past",
+            "call",
         ),
-        ({"reason": "  "}, 400, "reason_required"),
-        ({"phone": "call me"}, 400, "bad_phone"),
-        ({"assigned_agent_id": 999}, 400, "unknown_agent"),
-        ({"conversation_id": None}, 400, "link_required"),
-        ({"conversation_id": 999}, 404, "not_found"),
+        ({"reason": "  "}, 400, "reason_required", "read"),
+        ({"phone": "call me"}, 400, "bad_phone", "read"),
+        ({"assigned_agent_id": 999}, 400, "unknown_agent", "call"),
+        ({"conversation_id": None}, 400, "link_required", "read"),
+        ({"conversation_id": 999}, 404, "not_found", "call"),
     ],
 )
-async def test_scheduling_a_callback_checks_its_input(sessions, world, change, status, code):
+async def test_scheduling_a_callback_checks_its_input(
+    sessions, world, change, status, code, refused_by
+):
     fields = {
         "conversation_id": world.conversation.id,
         "window_start": local("2026-11-05T14:00"),
@@ -369,27 +386,27 @@ async def test_scheduling_a_callback_checks_its_input(sessions, world, change, s
         "reason": "回电",
         **change,
     }
+    if refused_by == "read":  # a bad value: the body does not read
+        unreadable(casework.NewCallback, fields, status, code)
+        return
+    new = read(casework.NewCallback, fields)  # the body reads; the call refuses it
     async with sessions.begin() as session:
-        await refused(
-            casework.schedule_callback(session, world.agent1, **fields, now=NOW), status, code
-        )
+        await refused(casework.schedule_callback(session, world.agent1, new, now=NOW), status, code)
 
 
 async def test_only_the_conversations_agent_schedules_its_callback(sessions, world):
+    new = read(
+        casework.NewCallback,
+        {
+            "conversation_id": world.conversation.id,
+            "window_start": local("2026-11-05T14:00"),
+            "window_end": local("2026-11-05T16:00"),
+            "reason": "回电",
+        },
+    )
     async with sessions.begin() as session:
         for agent in (world.agent2, world.trainer):
-            await refused(
-                casework.schedule_callback(
-                    session,
-                    agent,
-                    conversation_id=world.conversation.id,
-                    window_start=local("2026-11-05T14:00"),
-                    window_end=local("2026-11-05T16:00"),
-                    reason="回电",
-                    now=NOW,
-                ),
-                403,
-            )
+            await refused(casework.schedule_callback(session, agent, new, now=NOW), 403)
 
 
 async def add_callback(sessions, world, start, end, agent_id, **extra) -> int:
@@ -454,19 +471,22 @@ async def test_attempts_keep_a_history_and_rescheduling_moves_the_window(session
     )
     pool = await add_callback(sessions, world, NOW + hour, NOW + 3 * hour, None)
 
-    async def attempt(agent, callback_id, outcome, **fields):
+    def attempt(agent, callback_id, outcome, **fields):
+        # Read here, before the call is awaited: a body that does not read fails the test.
+        body = read(casework.CallAttempt, {"outcome": outcome, **fields})
+        return logged_attempt(agent, callback_id, body)
+
+    async def logged_attempt(agent, callback_id, body):
         async with sessions.begin() as session:
-            return await casework.log_attempt(
-                session, agent, callback_id, outcome=outcome, **fields, now=NOW
-            )
+            return await casework.log_attempt(session, agent, callback_id, body, now=NOW)
 
     missed = await attempt(world.agent1, mine, "no_answer", note="没人接")
     assert missed["status"] == "open" and len(missed["attempts"]) == 1
     assert missed["attempts"][0]["outcome"] == "no_answer"
     assert missed["attempts"][0]["note"] == "没人接"
     assert missed["attempts"][0]["agent_id"] == world.agent1.id
-    await refused(attempt(world.agent1, mine, "rescheduled"), 400, "window_required")
-    await refused(attempt(world.agent1, mine, "hung_up"), 400, "unknown_outcome")
+    unreadable(casework.CallAttempt, {"outcome": "rescheduled"}, 400, "window_required")
+    unreadable(casework.CallAttempt, {"outcome": "hung_up"}, 400, "unknown_outcome")
     moved = await attempt(
         world.agent1,
         mine,
@@ -561,23 +581,29 @@ async def test_the_bots_follow_ups_reach_the_teams_lists(sessions, world):
 
 async def test_a_follow_up_is_created_updated_and_keeps_its_history(sessions, world):
     async with sessions.begin() as session:
-        created = await casework.create_follow_up(
-            session,
-            world.agent1,
-            title="补充发票后复核",
-            due_at="2026-11-07T17:00",
-            claim_number=world.claim_number.lower(),
-            now=NOW,
+        new = read(
+            casework.NewFollowUp,
+            {
+                "title": "补充发票后复核",
+                "due_at": "2026-11-07T17:00",
+                "claim_number": world.claim_number.lower(),
+            },
         )
+        created = await casework.create_follow_up(session, world.agent1, new, now=NOW)
     assert created["kind"] == "claim" and created["claim_number"] == world.claim_number
     assert created["customer_name"] == "张伟" and created["team"] == "general"
     assert created["assignee_agent_id"] == world.agent1.id
     assert created["due_at"] == "2026-11-07T09:00:00+00:00" and created["status"] == "open"
     assert len(created["history"]) == 1
 
-    async def patch(agent, **fields):
+    def patch(agent, **fields):
+        # Read here, before the call is awaited: a body that does not read fails the test.
+        changes = read(casework.FollowUpChanges, fields)
+        return patched(agent, changes)
+
+    async def patched(agent, changes):
         async with sessions.begin() as session:
-            return await casework.update_follow_up(session, agent, created["id"], **fields, now=NOW)
+            return await casework.update_follow_up(session, agent, created["id"], changes, now=NOW)
 
     moved = await patch(
         world.agent1,
@@ -595,7 +621,7 @@ async def test_a_follow_up_is_created_updated_and_keeps_its_history(sessions, wo
     done = await patch(world.agent2, status="done")
     assert done["status"] == "done" and len(done["history"]) == 3
     await refused(patch(world.agent1, status="done"), 400, "nothing_to_change")
-    await refused(patch(world.agent1, status="finished"), 400, "bad_status")
+    unreadable(casework.FollowUpChanges, {"status": "finished"}, 400, "bad_status")
     await refused(patch(world.agent1, assignee_agent_id=999), 400, "unknown_agent")
     await refused(patch(world.agent1, assignee_agent_id=world.trainer.id), 400, "unknown_agent")
     await refused(patch(world.agent1, due_at="2026-11-01T09:00"), 400, "due_in_past")
@@ -611,40 +637,44 @@ async def test_a_follow_up_is_created_updated_and_keeps_its_history(sessions, wo
             ({"claim_number": "C1", "complaint_id": world.complaint.id}, "link_required"),
             ({"title": "", "conversation_id": world.conversation.id}, "title_required"),
             ({"due_at": "soon", "conversation_id": world.conversation.id}, "bad_time"),
-            ({"team": "sales", "conversation_id": world.conversation.id}, "unknown_team"),
         ]:
-            await refused(
-                casework.create_follow_up(
-                    session,
-                    world.agent1,
-                    **{"title": "跟进", "due_at": "2026-11-07T17:00", **fields},
-                    now=NOW,
-                ),
+            unreadable(
+                casework.NewFollowUp,
+                {"title": "跟进", "due_at": "2026-11-07T17:00", **fields},
                 400,
                 code,
             )
+        # a team reads as any text: the call finds there is no such team
+        unknown_team = read(
+            casework.NewFollowUp,
+            {
+                "title": "跟进",
+                "due_at": "2026-11-07T17:00",
+                "team": "sales",
+                "conversation_id": world.conversation.id,
+            },
+        )
+        await refused(
+            casework.create_follow_up(session, world.agent1, unknown_team, now=NOW),
+            400,
+            "unknown_team",
+        )
         # the advance payment is the customer's: the complaints team has no case with them
+        hospital = {
+            "title": "联系医院",
+            "due_at": "2026-11-07T17:00",
+            "advance_payment_number": world.advance_payment_number,
+        }
         await refused(
             casework.create_follow_up(
-                session,
-                world.complaints1,
-                title="联系医院",
-                due_at="2026-11-07T17:00",
-                advance_payment_number=world.advance_payment_number,
-                now=NOW,
+                session, world.complaints1, read(casework.NewFollowUp, hospital), now=NOW
             ),
             403,
         )
-        pooled = await casework.create_follow_up(
-            session,
-            world.agent1,
-            title="联系医院",
-            due_at="2026-11-07T17:00",
-            advance_payment_number=world.advance_payment_number,
-            team="claims",
-            assignee_agent_id=None,
-            now=NOW,
+        to_the_pool = read(
+            casework.NewFollowUp, {**hospital, "team": "claims", "assignee_agent_id": None}
         )
+        pooled = await casework.create_follow_up(session, world.agent1, to_the_pool, now=NOW)
         assert pooled["kind"] == "advance_payment" and pooled["team"] == "claims"
         assert pooled["assignee_agent_id"] is None
         team_list = await casework.list_follow_ups(session, world.agent2, "team", "active", NOW)
@@ -680,14 +710,12 @@ async def test_the_complaints_board_puts_overdue_first_and_records_changes(sessi
     assert [c["number"] for c in await board(world.agent1)] == [world.complaint.number]
     assert await board(world.agent2) == []
     async with sessions.begin() as session:
+        changes = read(
+            casework.ComplaintChanges,
+            {"status": "done", "owner_agent_id": world.complaints1.id, "note": "已致电道歉并解决"},
+        )
         updated = await casework.update_complaint(
-            session,
-            world.complaints1,
-            world.overdue_complaint.id,
-            status="done",
-            owner_agent_id=world.complaints1.id,
-            note="已致电道歉并解决",
-            now=NOW,
+            session, world.complaints1, world.overdue_complaint.id, changes, now=NOW
         )
     assert updated["status"] == "done" and not updated["overdue"]
     assert updated["owner_agent_name"] == "complaints1 name"
@@ -703,14 +731,16 @@ async def test_the_complaints_board_puts_overdue_first_and_records_changes(sessi
     [event] = await events(sessions, "complaint_updated")
     assert event.data["changes"] == ["owner_agent_id", "status"]
     assert event.customer_id == world.stranger.id
+    note = read(casework.ComplaintChanges, {"note": "x"})
+    unknown_owner = read(casework.ComplaintChanges, {"owner_agent_id": 999})
     async with sessions.begin() as session:
         await refused(
-            casework.update_complaint(session, world.agent2, world.complaint.id, note="x", now=NOW),
+            casework.update_complaint(session, world.agent2, world.complaint.id, note, now=NOW),
             403,
         )
         await refused(
             casework.update_complaint(
-                session, world.agent1, world.complaint.id, owner_agent_id=999, now=NOW
+                session, world.agent1, world.complaint.id, unknown_owner, now=NOW
             ),
             400,
             "unknown_agent",

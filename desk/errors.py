@@ -1,0 +1,24 @@
+"""The one error the core raises for a request it will not carry out.
+
+Adapters map it to their own shape: the HTTP API to its JSON error, the agents'
+socket to an `{error, message}` answer, pages to a flash message."""
+
+from __future__ import annotations
+
+
+class DeskError(Exception):
+    """A request the conversation's state, the input or the caller's rights do not allow."""
+
+    def __init__(self, code: str, message: str, status: int = 409):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+    def body(self) -> dict[str, dict[str, str]]:
+        """The one JSON error shape every API answers with."""
+        return error_body(self.code, self.message)
+
+
+def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
+    return {"error": {"code": code, "message": message}}

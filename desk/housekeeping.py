@@ -1,0 +1,49 @@
+"""The periodic work of every console process: keep connected agents marked present, return the
+conversations of agents who did not come back, hand queued conversations to
+agents with room, push reminders of callbacks that are due, and retry deliveries
+to channels whose provider did not take a message.
+
+Every step is safe to run in several console processes at once: each change is
+conditional on the state it found."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from desk import casework
+from desk.conversations import ConversationService
+from desk.delivery import PushChannel
+
+log = logging.getLogger(__name__)
+
+
+async def run_once(
+    service: ConversationService, grace_seconds: float, now: datetime | None = None
+) -> None:
+    """One round. `keep_house` runs it every few seconds; tests call it directly, with
+    the time the round runs at (`now`, for reminders and delivery retries; the
+    clock's by default) instead of waiting for rounds to come."""
+    hub = service.hub
+    await service.heartbeat(hub.connected_agents())
+    await service.requeue_absent(grace_seconds, now)
+    await service.dispatch()
+    at = now or datetime.now(UTC)
+    async with service.sessions.begin() as session:
+        due = await casework.due_callbacks(session, at)
+        views = [await casework.callback_view(session, callback) for callback in due]
+    for view in views:
+        await hub.reminder(view)
+    for channel in service.channels.values():
+        if isinstance(channel, PushChannel):
+            await channel.retry_due(now)
+
+
+async def keep_house(service: ConversationService, interval: float, grace_seconds: float) -> None:
+    while True:
+        try:
+            await run_once(service, grace_seconds)
+        except Exception:  # noqa: BLE001 - one failed round must not stop the next
+            log.exception("housekeeping failed")
+        await asyncio.sleep(interval)

@@ -1,0 +1,164 @@
+"""The one settings object, read from the environment (and `.env`) with documented defaults."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, time
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # Where the gateway and console listen.
+    # (CONSOLE_*, since process managers such as honcho set PORT for every process.)
+    console_host: str = "127.0.0.1"
+    console_port: int = 8000
+    # The console's own public origin; the agents' namespace accepts only this one.
+    public_url: str = ""
+
+    # The store. SQLite by default; `postgresql+asyncpg://...` to scale out.
+    database_url: str = f"sqlite+aiosqlite:///{VAR / 'desk.db'}"
+
+    # Rasa (reached over loopback only) and the action server.
+    rasa_url: str = "http://127.0.0.1:5005"
+    action_server_url: str = "http://127.0.0.1:5055"
+    rasa_timeout_seconds: float = 20.0
+    # Rasa's HTTP API token (`rasa run --enable-api --auth-token`); with it the console
+    # shows agents the intent the bot saw in each customer message.
+    rasa_token: str = ""
+
+    # Demo mode (`make run`): demo agents exist and localhost origins are allowed.
+    demo_mode: bool = False
+    demo_password: str = "demo"
+
+    # Origins allowed to embed the web widget (comma separated).
+    widget_origins: str = ""
+
+    # Signs agent tokens and cookies. Generated and kept in var/ when not set.
+    secret_key: str = ""
+    token_max_age_seconds: int = 12 * 3600
+
+    # socket.io message queue for several console processes, e.g. redis://127.0.0.1:6379/0.
+    socketio_message_queue: str = ""
+
+    # Expected wait per queue position when there is no recent history to learn from.
+    default_wait_seconds: int = 60
+
+    # Queued conversations go to the least-busy online agent of their team, within
+    # each agent's capacity. Off: agents pick from the queue themselves.
+    auto_assign: bool = True
+    # An agent whose console disconnected and did not come back within this time
+    # has their conversations returned to the queue.
+    agent_reconnect_grace_seconds: int = Field(default=60, ge=1)
+    # How often the console's housekeeping runs (assignment, requeueing, reminders).
+    # 0 runs none in the background: for tests that drive each round themselves.
+    housekeeping_seconds: float = Field(default=5.0, ge=0)
+
+    # Customer messages longer than this are refused.
+    max_message_chars: int = Field(default=2000, ge=1)
+    # Messages per minute (and burst) one channel identity may send; more are refused.
+    channel_messages_per_minute: int = Field(default=30, ge=1)
+    channel_burst: int = Field(default=20, ge=1)
+    # A channel identity verified within this many days starts new conversations
+    # verified (WeChat, Telegram and app users need not verify every time).
+    verified_identity_days: float = Field(default=30, ge=0)
+    # Signed requests (WeChat, the app API) with timestamps further off are refused.
+    replay_window_seconds: int = Field(default=300, ge=1)
+
+    # Claim documents customers upload from the web widget.
+    upload_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    upload_types: str = "image/jpeg,image/png,application/pdf"
+    upload_dir: str = str(VAR / "uploads")
+
+    # WeChat Official Account (off while WECHAT_TOKEN is empty). The encoding AES key
+    # turns on safe mode; the API base URL can point at a proxy.
+    wechat_app_id: str = ""
+    wechat_app_secret: str = ""
+    wechat_token: str = ""
+    wechat_encoding_aes_key: str = ""
+    wechat_api_base_url: str = "https://api.weixin.qq.com/"
+    # WeChat waits 5 s for the answer to a message; later replies go by its API.
+    wechat_passive_reply_seconds: float = Field(default=4.0, gt=0, lt=5)
+
+    # Telegram (off while TELEGRAM_BOT_TOKEN is empty; the webhook secret is required).
+    telegram_bot_token: str = ""
+    telegram_webhook_secret: str = ""
+    telegram_api_base_url: str = "https://api.telegram.org"
+
+    # The insurer's own app (off while APP_API_KEYS is empty): "key_id:secret,...".
+    app_api_keys: str = ""
+    # Replies are POSTed here, signed with HMAC-SHA256 under the secret.
+    app_webhook_url: str = ""
+    app_webhook_secret: str = ""
+
+    # When agents answer and call back, in SERVICE_TIMEZONE; outside them a handoff
+    # becomes an offer of a callback. 00:00-24:00 means around the clock.
+    service_hours: str = Field(default="09:00-21:00", pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")
+    service_timezone: str = "Asia/Shanghai"
+
+    def service_window(self) -> tuple[time, time]:
+        opening, closing = (part.strip() for part in self.service_hours.split("-"))
+        return _clock(opening), _clock(closing)
+
+    def in_service_hours(self, now: datetime) -> bool:
+        opening, closing = self.service_window()
+        local = now.astimezone(ZoneInfo(self.service_timezone)).time()
+        return opening <= local < closing
+
+    def upload_type_list(self) -> list[str]:
+        return [t.strip() for t in self.upload_types.split(",") if t.strip()]
+
+    def app_api_key_map(self) -> dict[str, str]:
+        pairs = (item.split(":", 1) for item in self.app_api_keys.split(",") if ":" in item)
+        return {key.strip(): secret.strip() for key, secret in pairs if key.strip()}
+
+    def widget_origin_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.widget_origins.split(",") if o.strip()]
+
+    def console_origins(self) -> set[str]:
+        """The console's own origins: the public URL, else the host and port it
+        listens on (and its loopback names)."""
+        if self.public_url:
+            return {self.public_url.rstrip("/")}
+        local = ("127.0.0.1", "localhost", "0.0.0.0")
+        hosts = (
+            {self.console_host, "127.0.0.1", "localhost"}
+            if self.console_host in local
+            else {self.console_host}
+        )
+        return {f"http://{host}:{self.console_port}" for host in hosts}
+
+    def console_origin(self) -> str:
+        return (self.public_url or f"http://{self.console_host}:{self.console_port}").rstrip("/")
+
+
+def _clock(text: str) -> time:
+    hours, minutes = (int(part) for part in text.split(":"))
+    return time.max if hours == 24 else time(hours, minutes)
+
+
+def _secret_key(settings: Settings) -> str:
+    if settings.secret_key:
+        return settings.secret_key
+    path = VAR / "secret_key"
+    if not path.exists():
+        VAR.mkdir(exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    settings = Settings()
+    settings.secret_key = _secret_key(settings)
+    return settings

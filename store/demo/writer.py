@@ -1,0 +1,118 @@
+"""Writing the demo data: `generate()` adds customers to a store, batch by batch
+in transactions of their own, and `main()` is its command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import func, insert, select
+
+from store.db import create_engine, migrate_async
+from store.demo.fixed_customers import DEMO_CUSTOMERS
+from store.demo.generator import Generator
+from store.demo.rows import TABLES
+from store.models import Customer, InsuredMember
+
+BATCH = 10_000  # customers per transaction
+PROGRESS_EVERY = 20_000
+
+
+async def _first_ids(conn) -> dict[str, int]:
+    ids = {}
+    for table in TABLES:
+        ids[table.name] = ((await conn.scalar(select(func.max(table.c.id)))) or 0) + 1
+    return ids
+
+
+async def _id_cards_in_use(conn) -> set[str]:
+    taken = set(await conn.scalars(select(Customer.__table__.c.id_card_number)))
+    taken.update(await conn.scalars(select(InsuredMember.__table__.c.id_card_number)))
+    return taken
+
+
+async def generate(
+    url: str,
+    customers: int,
+    seed: int = 7,
+    progress: Callable[[str], Any] = print,
+    *,
+    if_empty: bool = False,
+) -> dict[str, int]:
+    """Add `customers` demo customers, with their policies, insured members, claims and
+    claim histories, to the store at `url` (migrated first). Returns the rows added per
+    table. With `if_empty`, adds nothing when the store already has customers."""
+    started = time.perf_counter()
+    counts = {table.name: 0 for table in TABLES}
+    await migrate_async(url)
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            existing = await conn.scalar(select(func.count()).select_from(Customer.__table__))
+            if if_empty and existing:
+                progress(f"demo data: the store already has {existing:,} customers; nothing added")
+                return counts
+            first = await _first_ids(conn)
+            taken = await _id_cards_in_use(conn) if existing else set()
+        for spec in DEMO_CUSTOMERS.values():
+            taken.add(spec["id_card_number"])
+            for policy in spec["policies"]:
+                taken.update(m["id_card_number"] for m in policy["members"])
+        progress(f"demo data: generating {customers:,} customers (seed {seed})")
+        # A run that appends draws from a stream of its own.
+        rng = random.Random(f"health-desk demo data: seed {seed}, from {first['customers']}")
+        gen = Generator(rng, first, taken)
+        done = 0
+        while done < customers:
+            size = min(BATCH, customers - done)
+            rows = gen.batch(first["customers"] + done, size)
+            async with engine.begin() as conn:
+                for table in TABLES:
+                    if rows[table.name]:
+                        await conn.execute(insert(table), rows[table.name])
+                    counts[table.name] += len(rows[table.name])
+            done += size
+            if done % PROGRESS_EVERY == 0 and done < customers:
+                elapsed = time.perf_counter() - started
+                progress(f"  {done:,} / {customers:,} customers ({elapsed:.1f} s)")
+    finally:
+        await engine.dispose()
+    elapsed = time.perf_counter() - started
+    progress(
+        "demo data: added "
+        + ", ".join(f"{count:,} {name.replace('_', ' ')}" for name, count in counts.items())
+        + f" in {elapsed:.1f} s"
+    )
+    for line in gen.demo:
+        progress(line)
+    return counts
+
+
+async def _main(args: argparse.Namespace) -> None:
+    await generate(args.database_url, args.customers, args.seed, print, if_empty=args.if_empty)
+
+
+def main(argv: list[str] | None = None, default_url: str | None = None) -> None:
+    """The command line; `python -m web.demo` runs it on the settings' store."""
+    parser = argparse.ArgumentParser(
+        prog="python -m web.demo", description="Add deterministic demo data to the store."
+    )
+    parser.add_argument("--customers", type=int, default=2000, help="how many (default 2000)")
+    parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    parser.add_argument(
+        "--database-url",
+        default=default_url,
+        required=default_url is None,
+        help="default: the settings' DATABASE_URL",
+    )
+    parser.add_argument(
+        "--if-empty", action="store_true", help="do nothing when the store has customers"
+    )
+    args = parser.parse_args(argv)
+    if args.customers < 0:
+        parser.error("--customers must not be negative")
+    asyncio.run(_main(args))
