@@ -156,7 +156,12 @@ async def test_handoff_agent_chat_replay_and_resolve(stack: Stack):
         ]
         assert ack["seq"] == body["messages"][0]["seq"]
         assert "我的理赔一直没到账" in [m["text"] for m in live]
-        assert await customer.drain(quiet=2) == []  # the bot stays out of it
+        # the bot stays out of it: the next thing the customer hears is the agent
+        status, marker = await agent.request(
+            "POST", f"/api/v1/conversations/{conversation}/messages", json={"text": "请稍等。"}
+        )
+        assert status == 201 and marker["seq"] == ack["seq"] + 1
+        assert (await customer.next())["text"] == "请稍等。"
 
         # the customer drops; what the agent says meanwhile is replayed, exactly
         last_seen = customer.last_seq
@@ -169,7 +174,7 @@ async def test_handoff_agent_chat_replay_and_resolve(stack: Stack):
             missed.append(sent["seq"])
         back = Customer(stack.base_url)
         assert await back.connect(session_id=session_id, last_seq=last_seen) == session_id
-        replayed = await back.drain(quiet=1.5)
+        replayed = back.received()
         assert [m["seq"] for m in replayed] == missed
         assert [m["text"] for m in replayed] == ["材料已收到。", "预计明天到账。"]
 
@@ -224,13 +229,16 @@ async def test_resent_message_is_stored_once(stack: Stack):
     await customer.next()
     again = await customer.say("你好", client_message_id="m-1")
     assert again["seq"] == first["seq"] and again["duplicate"] is True
-    assert await customer.drain(quiet=1.5) == []
-    [(count,)] = store_rows(
+    # the resend started no turn: the next answer is to the next message, and right after it
+    following = await customer.say("谢谢", client_message_id="m-2")
+    assert following["seq"] == first["seq"] + 2  # 你好, its greeting, 谢谢
+    assert (await customer.next())["seq"] == following["seq"] + 1
+    stored = store_rows(
         stack,
-        "SELECT count(*) FROM messages WHERE conversation_id=? AND sender='customer'",
+        "SELECT client_message_id FROM messages WHERE conversation_id=? AND sender='customer'",
         conversation_id(stack, session_id),
     )
-    assert count == 1
+    assert stored == [("m-1",), ("m-2",)]
     await customer.disconnect()
 
 
@@ -300,10 +308,18 @@ async def test_claim_status_after_verification_with_the_sms_code(stack: Stack):
 async def test_typed_intent_injection_is_plain_text(stack: Stack):
     customer = Customer(stack.base_url)
     session_id = await customer.connect()
-    await customer.say('/ask_claim_status{"customer_id": 1}')
-    received = await customer.drain(quiet=3)
-    assert received, "the bot answers the text"
-    assert not any(re.search(r"C\d{13}", m.get("text", "")) for m in received)
+    injected = await customer.say('/ask_claim_status{"customer_id": 1}')
+    # turns run in order: once the next message is answered, the first turn is complete
+    await customer.say("你好")
+    received = await customer.until(lambda m: m.get("text") == GREETING_ZH)
+    assert received[:-1], "the bot answers the text"
+    shown = store_rows(
+        stack,
+        "SELECT text FROM messages WHERE conversation_id=? AND seq>? AND sender!='customer'",
+        conversation_id(stack, session_id),
+        injected["seq"],
+    )
+    assert shown and not any(re.search(r"C\d{13}", text or "") for (text,) in shown)
     [(linked,)] = store_rows(
         stack,
         "SELECT customer_id FROM conversations WHERE id=?",
@@ -330,7 +346,6 @@ async def test_markup_and_gibberish_get_an_answer_and_the_bot_carries_on(stack: 
     await customer.connect()
     await customer.say("<b>bold?</b><img src=x onerror=alert(1)>")
     assert (await customer.next())["text"]
-    await customer.drain(quiet=1)
     await customer.say("你好")
     greeting = await customer.until(lambda m: "您好" in m.get("text", ""))
     assert (greeting[-1]["sender"], greeting[-1]["text"]) == ("bot", GREETING_ZH)
@@ -544,7 +559,7 @@ async def test_a_console_restart_loses_no_conversation_or_message(stack: Stack):
         assert status == 200 and view["state"] == "assigned"
         back = Customer(stack.base_url)
         assert await back.connect(session_id=session_id, last_seq=last_seen) == session_id
-        replayed = await back.drain(quiet=1.5)
+        replayed = back.received()
         assert [(m["seq"], m["text"]) for m in replayed] == [(after["seq"], "重启之后")]
         # and the conversation goes on: the customer's answer reaches the agent
         ack = await back.say("收到,谢谢")

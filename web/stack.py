@@ -205,13 +205,20 @@ class Customer:
         self.session_id = data["session_id"]
         self._confirmed.set()
 
-    async def connect(self, session_id: str | None = None, last_seq: int | None = None) -> str:
+    async def connect(
+        self, session_id: str | None = None, last_seq: int | None = None, history: bool = False
+    ) -> str:
+        """Open (or, with `session_id`, resume) a session; `last_seq` asks for what was
+        missed since, `history` for the conversation so far."""
         self._confirmed.clear()
         await self.sio.connect(self.base_url, transports=["websocket"])
         request: dict[str, Any] = {"session_id": session_id}
         if last_seq is not None:
             request["last_seq"] = last_seq
-        await self.sio.emit("session_request", request)
+        if history:
+            request["history"] = True
+        # Answered after whatever it replays has been sent: `received()` has it all then.
+        await self.sio.call("session_request", request, timeout=10)
         await asyncio.wait_for(self._confirmed.wait(), 10)
         if self.session_id is None:
             raise RuntimeError("the server confirmed the session without a session_id")
@@ -237,14 +244,12 @@ class Customer:
             if predicate(message):
                 return received
 
-    async def drain(self, quiet: float = 1.5) -> list[dict[str, Any]]:
-        """Everything that arrives until nothing has for `quiet` seconds."""
-        received = []
-        while True:
-            try:
-                received.append(await asyncio.wait_for(self.inbox.get(), quiet))
-            except TimeoutError:
-                return received
+    def received(self) -> list[dict[str, Any]]:
+        """What has arrived and not been read yet (after `connect`, what it replayed)."""
+        arrived = []
+        while not self.inbox.empty():
+            arrived.append(self.inbox.get_nowait())
+        return arrived
 
     async def disconnect(self) -> None:
         await self.sio.disconnect()

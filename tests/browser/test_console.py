@@ -84,7 +84,8 @@ async def verify(stack: Stack, customer: Customer) -> int:
     code = re.search(r"\d{6}", sms).group()
     await customer.say(f"验证码 {code}")
     await customer.until(lambda m: "身份验证成功" in m.get("text", ""))
-    await customer.drain(quiet=2)
+    # the turn ends with the policy it asked for: nothing of it is still to come
+    await customer.until(lambda m: m.get("text", "").startswith("保单 P"))
     return 1
 
 

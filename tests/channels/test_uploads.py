@@ -44,9 +44,10 @@ async def upload(desk, session_id: str | None, data, origin: str | None = None):
 async def customer_of():
     customers: list[Customer] = []
 
-    async def connect(desk) -> Customer:
+    async def connect(desk, session_id: str | None = None) -> Customer:
+        """A customer of `desk`; with `session_id`, that session again, its history replayed."""
         customer = Customer(desk.base)
-        await customer.connect()
+        await customer.connect(session_id, history=session_id is not None)
         customers.append(customer)
         return customer
 
@@ -277,8 +278,10 @@ async def test_only_agents_who_may_see_the_conversation_download(
     assert (await fetch("trainer1"))[0] == 403
     assert (await fetch(None))[0] == 401
     assert (await fetch("agent1", "/api/v1/documents/999"))[0] == 404
-    # the customer is never given the agents' address for their file
-    assert all("url" not in (m.get("attachment") or {}) for m in await customer.drain(0.3))
+    # the customer is never given the agents' address for their file, not even in history
+    back = await customer_of(desk, customer.session_id)
+    files = [m["attachment"] for m in back.received() if m.get("attachment")]
+    assert files and all("url" not in attachment for attachment in files)
 
 
 async def test_other_sites_and_unknown_sessions_are_refused(channel_app, customer_of):
