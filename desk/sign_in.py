@@ -138,6 +138,9 @@ async def sync_demo_agents(
 ) -> None:
     """Demo agents exist only in demo mode: created (or their password reset)
     when it is on, disabled when it is off."""
+    # One hash (with its own salt) serves every demo account: argon2 is slow on
+    # purpose, and a process start should not pay for it six times.
+    password_hash = hash_password(password) if enabled else ""
     async with sessions.begin() as session:
         for demo in DEMO_AGENTS:
             agent = await session.scalar(select(Agent).where(Agent.username == demo.username))
@@ -153,4 +156,4 @@ async def sync_demo_agents(
             agent.team = demo.team
             agent.capacity = demo.capacity
             agent.is_active = True
-            agent.password_hash = hash_password(password)
+            agent.password_hash = password_hash
