@@ -16,11 +16,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export RASA_TELEMETRY_ENABLED := false
 
-.PHONY: help setup train run test test-fast lint nlu-report bench clean
+.PHONY: help setup train run test test-core bot-checks test-stack lint nlu-report bench clean
 
 help:
 	@echo "make run    set up, train, seed demo data and start everything (http://127.0.0.1:8000)"
-	@echo "make test   set up, train and run the tests"
+	@echo "make test   set up, train and run the tests (make -j2 test: train while testing)"
 	@echo "make setup | train | lint | nlu-report | bench | clean"
 
 ## Environments -------------------------------------------------------------------
@@ -77,12 +77,26 @@ $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 	  chromium fonts-noto-cjk
 
-test: lint $(MODEL) $(CHROMIUM)
+# The model first, so that under `make -j2` (as CI runs it) it trains while the lint
+# and the in-process tests run; the tests of the whole stack come last.
+test: $(MODEL) lint test-core bot-checks test-stack
+
+# Everything that needs no trained model: store, actions, parsers, the core, the
+# channels and the console in-process, PostgreSQL and Redis.
+test-core: setup
+	@echo "==> tests that need no trained model"
+	$(BIN)/pytest -ra -m "not stack"
+
+bot-checks: $(MODEL)
 	$(RASA) data validate --config config.yml --domain bot/domain --data bot/data --fail-on-warnings
 	@echo "==> Rasa test stories, both languages (intents and next actions must all be right)"
 	$(RASA) test core --model $(MODEL) --stories bot/tests --fail-on-prediction-errors \
 	  --out reports/stories
-	$(BIN)/pytest -ra
+
+# The real Rasa, action server and console as processes, and a real browser.
+test-stack: $(MODEL) $(CHROMIUM) bot-checks test-core
+	@echo "==> tests of the whole stack"
+	$(BIN)/pytest -ra -m stack
 
 # The house rules: layering (import-linter contracts in pyproject.toml), style, types.
 lint: setup

@@ -245,6 +245,7 @@ class Lifecycle(Routing):
             ).all()
             load = await workloads(session)
         given = 0
+        moved: set[str] = set()
         for conversation in waiting:
             free = [
                 a
@@ -255,7 +256,8 @@ class Lifecycle(Routing):
                 continue
             agent = min(free, key=lambda a: (load.get(a.id, 0), a.id))
             try:
-                await self.assign(conversation.id, agent, auto=True)
+                # The rest of the queue hears its new places once, after the round.
+                await self.assign(conversation.id, agent, auto=True, retell=False)
             except DeskError as refused:
                 if refused.code == "at_capacity":
                     load[agent.id] = agent.capacity or 0  # another process filled them up
@@ -266,14 +268,18 @@ class Lifecycle(Routing):
                 continue
             load[agent.id] = load.get(agent.id, 0) + 1
             given += 1
+            moved.add(conversation.team)
+        for team in sorted(moved):
+            await self._retell_positions(team)
         return given
 
     async def assign(
-        self, conversation_id: int, agent: Agent, auto: bool = False
+        self, conversation_id: int, agent: Agent, auto: bool = False, retell: bool = True
     ) -> dict[str, Any]:
         """The agent takes a queued conversation of their team (supervisors take any,
         also from a colleague). `auto` is the dispatcher giving it to them, which
-        never puts an agent over their capacity."""
+        never puts an agent over their capacity; `retell=False` leaves telling the
+        rest of the queue their new places to the caller."""
         outbox = Outbox(state_changed=True)
         async with self.sessions.begin() as session:
             conversation = await self._load(session, conversation_id)
@@ -319,7 +325,8 @@ class Lifecycle(Routing):
             )
             await self._say_joined(session, conversation, agent, outbox)
             outbox.conversation = conversation
-            outbox.queues.add(conversation.team)
+            if retell:
+                outbox.queues.add(conversation.team)
         await self._publish(outbox)
         return await self.view(conversation)
 

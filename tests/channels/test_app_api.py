@@ -212,7 +212,10 @@ async def test_too_many_requests_from_the_app_waits_as_told(desk, webhook):
 
 
 async def test_the_app_catches_up_by_cursor(desk, webhook):
+    # The second is sent once the first is answered: the app sees a dialogue in turns
+    # (a message is stored at once, without waiting on the bot, so it could come first).
     await send(desk, {"user_id": "u 9", "text": "第一"}, key="1")
+    await webhook.wait_delivered(1)
     await send(desk, {"user_id": "u 9", "text": "第二"}, key="2")
     await webhook.wait_delivered(2)
     everything = await catch_up(desk, "u%209")
