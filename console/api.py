@@ -12,7 +12,7 @@ from console.pages import CSRF_COOKIE
 from desk import inputs
 from desk.errors import DeskError, error_body
 from desk.sign_in import COOKIE, agent_by_token, sign_in
-from store.models import Agent, ConversationState
+from store.models import Agent, AgentRole, ConversationState
 
 routes = web.RouteTableDef()
 agent_key = web.RequestKey("agent", Agent)  # set by `api_errors`
@@ -100,11 +100,20 @@ async def login(request: web.Request) -> web.Response:
     )
 
 
+def conversation_worker(request: web.Request) -> Agent:
+    """The signed-in agent, if they take conversations (trainers do not: 403)."""
+    agent = current_agent(request)
+    if agent.role == AgentRole.TRAINER:
+        raise DeskError("forbidden", "Trainers do not take conversations.", 403)
+    return agent
+
+
 @routes.put("/api/v1/me/presence", name="api_presence")
 async def presence(request: web.Request) -> web.Response:
     """online, away or offline: handoffs are offered a callback when nobody is online."""
+    agent = conversation_worker(request)
     body = inputs.read(inputs.PresenceChoice, await json_body(request))
-    await request.app[service_key].set_presence(current_agent(request).id, body.presence)
+    await request.app[service_key].set_presence(agent.id, body.presence)
     return web.json_response({"presence": body.presence})
 
 
@@ -113,7 +122,7 @@ async def conversations(request: web.Request) -> web.Response:
     state = request.query.get("state")
     if state is not None and state not in {s.value for s in ConversationState}:
         return error(400, "bad_state", "state must be one of bot, queued, assigned, resolved.")
-    rows = await request.app[service_key].conversations(state, current_agent(request))
+    rows = await request.app[service_key].conversations(state, conversation_worker(request))
     return web.json_response({"conversations": rows})
 
 

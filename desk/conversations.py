@@ -235,6 +235,8 @@ class ConversationService(Notes, BotTurns):
         outbox = Outbox()
         async with self.sessions.begin() as session:
             conversation = await self._load(session, conversation_id)
+            if not may_view(agent, conversation):
+                raise DeskError("forbidden", "This conversation is not yours.", 403)
             if client_message_id:
                 existing = await self._by_client_id(session, conversation_id, client_message_id)
                 if existing is not None:

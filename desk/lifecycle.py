@@ -283,19 +283,20 @@ class Lifecycle(Routing):
         outbox = Outbox(state_changed=True)
         async with self.sessions.begin() as session:
             conversation = await self._load(session, conversation_id)
+            # Rights first: what state it is in is not told to who may not take it.
+            supervising = supervises(agent)
+            if not supervising and (
+                agent.role != AgentRole.AGENT or conversation.team != agent.team
+            ):
+                raise DeskError("forbidden", "This conversation is queued for another team.", 403)
             if conversation.state == State.ASSIGNED and conversation.assigned_agent_id == agent.id:
                 return await self.view(conversation)
-            supervising = supervises(agent)
             if conversation.state == State.ASSIGNED and not supervising:
                 raise DeskError("already_assigned", "Another agent has taken it.")
             if conversation.state not in (State.QUEUED, State.ASSIGNED):
                 raise DeskError(
                     "not_queued", f"The conversation is {conversation.state.value}, not queued."
                 )
-            if not supervising and (
-                agent.role != AgentRole.AGENT or conversation.team != agent.team
-            ):
-                raise DeskError("forbidden", "This conversation is queued for another team.", 403)
             if auto:
                 await self._check_capacity(session, agent)
             at = now()
@@ -365,10 +366,10 @@ class Lifecycle(Routing):
         outbox = Outbox(state_changed=True)
         async with self.sessions.begin() as session:
             conversation = await self._load(session, conversation_id)
-            if conversation.state == State.RESOLVED:
-                return conversation_view(conversation, await self.agent_names(session))
             if not may_act(agent, conversation):
                 raise DeskError("forbidden", "This conversation is not yours.", 403)
+            if conversation.state == State.RESOLVED:
+                return conversation_view(conversation, await self.agent_names(session))
             resolved = await self._transition(
                 session,
                 conversation,

@@ -119,15 +119,16 @@ async def test_bot_outage_queues_and_only_the_assigned_agent_works_it(client):
     assert (
         await client.post(f"/api/v1/conversations/{cid}/assign", headers=bearer(first))
     ).status == 200
+    # agent2 is on another team: refused for that, before anything about its state is said
     taken = await client.post(f"/api/v1/conversations/{cid}/assign", headers=bearer(second))
-    assert taken.status == 409 and (await taken.json())["error"]["code"] == "already_assigned"
+    assert taken.status == 403 and (await taken.json())["error"]["code"] == "forbidden"
     assert (
         await client.get(f"/api/v1/conversations/{cid}/messages", headers=bearer(second))
     ).status == 403
     refused = await client.post(
         f"/api/v1/conversations/{cid}/messages", headers=bearer(second), json={"text": "hi"}
     )
-    assert refused.status == 409 and (await refused.json())["error"]["code"] == "not_assigned"
+    assert refused.status == 403 and (await refused.json())["error"]["code"] == "forbidden"
     messages = await (
         await client.get(f"/api/v1/conversations/{cid}/messages", headers=bearer(first))
     ).json()
