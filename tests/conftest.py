@@ -3,25 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from store.db import create_engine, migrate_async, session_factory
+from store.db import create_engine, migrate, migrate_async, session_factory
 from store.demo import generate
 from web.stack import Stack
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory) -> Path:
+    """One SQLite file migrated to the head revision; each test gets a copy."""
+    path = tmp_path_factory.mktemp("template") / "desk.db"
+    migrate(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-async def sqlite_url(tmp_path) -> str:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'desk.db'}"
-    await migrate_async(url)
-    return url
+def sqlite_url(tmp_path, migrated_sqlite) -> str:
+    path = tmp_path / "desk.db"
+    shutil.copyfile(migrated_sqlite, path)
+    return f"sqlite+aiosqlite:///{path}"
 
 
 @pytest.fixture

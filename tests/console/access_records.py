@@ -1,0 +1,179 @@
+"""Fresh records for one call of the access matrix: each role's call acts on its own
+conversation, callback, follow-up, complaint, document, ..., so no call decides another's."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from store.models import (
+    Agent,
+    AgentRole,
+    Callback,
+    CannedResponse,
+    Complaint,
+    Conversation,
+    ConversationState,
+    Customer,
+    Document,
+    FollowUp,
+)
+
+serial = itertools.count(1)
+
+
+@dataclass
+class Records:
+    """Ids of fresh records, and unique names for what a call creates."""
+
+    conversation: int  # assigned to the owner, team general, with a known customer
+    queued: int  # waiting in the general team's queue
+    resolved: int  # the owner resolved it
+    customer: int
+    callback: int
+    follow_up: int
+    complaint: int
+    document: int
+    canned: int
+    canned_shortcut: str
+    agent: int  # a plain agent an admin may edit
+    telegram_user: str  # the owner's Telegram conversation, holding FILE_ID
+    unique: str
+
+    def __getitem__(self, name: str) -> Any:
+        return getattr(self, name)
+
+
+FILE_ID = "AgACAgIAAxk-matrix"
+
+
+def letters(n: int) -> str:
+    """A unique lowercase word (team codes and usernames allow no digits)."""
+    word = ""
+    while True:
+        n, r = divmod(n, 26)
+        word += chr(97 + r)
+        if n == 0:
+            return word
+
+
+async def make_records(
+    sessions, staff: dict[str, Agent], upload_dir: Path, spare_agent: bool = False
+) -> Records:
+    """`spare_agent`: also a plain agent for an admin to edit (only when the call
+    needs one: every agent is a choice in the casework pages' forms)."""
+    n = next(serial)
+    owner = staff["owner"]
+    soon = datetime.now(UTC) + timedelta(days=2)
+    async with sessions.begin() as session:
+        customer, stranger = (
+            Customer(
+                name=name,
+                id_card_number=f"11010119{n:08d}{k:02d}",
+                mobile=f"13{k}{n:08d}",
+                birth_date=date(1980, 1, 1),
+                gender="M",
+                province="河北",
+                city="保定",
+                city_tier=3,
+                has_social_insurance=False,
+                tags=[],
+            )
+            for k, name in ((8, "张伟"), (9, "李娜"))
+        )
+        session.add_all([customer, stranger])
+        await session.flush()
+
+        def conversation(
+            state, agent_id=None, channel="web", external=None, whose=customer
+        ) -> Conversation:
+            return Conversation(
+                channel=channel,
+                external_user_id=external or f"matrix-{n}-{state.value}",
+                customer_id=whose.id,
+                state=state,
+                team="general",
+                assigned_agent_id=agent_id,
+                queued_at=datetime.now(UTC),
+            )
+
+        mine = conversation(ConversationState.ASSIGNED, owner.id)
+        # Another customer's: a customer waiting in a team's queue may be seen by the team.
+        queued = conversation(ConversationState.QUEUED, whose=stranger)
+        resolved = conversation(ConversationState.RESOLVED, owner.id)
+        telegram = conversation(ConversationState.ASSIGNED, owner.id, "telegram", str(900000 + n))
+        spare = Agent(
+            username=f"spare_{letters(n)}",
+            display_name="Spare",
+            password_hash=staff["owner"].password_hash,
+            role=AgentRole.AGENT,
+            team="general",
+        )
+        session.add_all([mine, queued, resolved, telegram])
+        if spare_agent:
+            session.add(spare)
+        await session.flush()
+        complaint = Complaint(
+            number=f"TS{n:012d}",
+            customer_id=customer.id,
+            conversation_id=mine.id,
+            category="service",
+            description="客服态度差",
+            owner_agent_id=owner.id,
+            due_at=soon,
+            history=[],
+        )
+        session.add(complaint)
+        await session.flush()
+        callback = Callback(
+            customer_id=customer.id,
+            conversation_id=mine.id,
+            phone=customer.mobile,
+            window_start=soon,
+            window_end=soon + timedelta(hours=1),
+            reason="回电说明理赔进度",
+            assigned_agent_id=owner.id,
+            created_by_agent_id=owner.id,
+        )
+        follow_up = FollowUp(
+            kind="conversation",
+            title="补充材料",
+            customer_id=customer.id,
+            conversation_id=mine.id,
+            team="general",
+            assignee_agent_id=owner.id,
+            due_at=soon,
+        )
+        stored = upload_dir / f"matrix-{n}.pdf"
+        stored.write_bytes(b"%PDF-1.4 matrix")
+        document = Document(
+            conversation_id=mine.id,
+            customer_id=customer.id,
+            channel="web",
+            name="invoice.pdf",
+            mime="application/pdf",
+            size=15,
+            sha256="0" * 64,
+            path=stored.name,
+        )
+        canned = CannedResponse(shortcut=f"m{n}", language="zh", text="您好")
+        session.add_all([callback, follow_up, document, canned])
+        await session.flush()
+        return Records(
+            conversation=mine.id,
+            queued=queued.id,
+            resolved=resolved.id,
+            customer=customer.id,
+            callback=callback.id,
+            follow_up=follow_up.id,
+            complaint=complaint.id,
+            document=document.id,
+            canned=canned.id,
+            canned_shortcut=canned.shortcut,
+            agent=spare.id or 0,
+            telegram_user=telegram.external_user_id,
+            unique=letters(n),
+        )
