@@ -15,7 +15,7 @@ from typing import Any
 
 import socketio
 
-from desk import inputs
+from desk import inputs, people
 from desk.access import supervises
 from desk.conversations import ConversationService
 from desk.errors import DeskError
@@ -62,11 +62,25 @@ class AgentConsole(socketio.AsyncNamespace):
     async def conversation_changed(
         self, conversation: dict[str, Any], previous_agent_id: int | None = None
     ) -> None:
-        """To whoever may see it now, and to the agent who just lost it."""
-        rooms = [SUPERVISORS, team_room(conversation["team"])]
-        for agent_id in (conversation.get("assigned_agent_id"), previous_agent_id):
-            if agent_id is not None:
-                rooms.append(agent_room(agent_id))
+        """The view to whoever may open it now, as the API would show them: supervisors,
+        the agent handling it, and its team while it waits in their queue. Agents who
+        may not (any more) hear only `conversation_gone`, and hear it first, so that
+        the view, where it follows, is what stays."""
+        cid, team, state = conversation["id"], conversation["team"], conversation["state"]
+        assigned = conversation.get("assigned_agent_id")
+        queued = state == "queued"
+        lost = [
+            agent_room(agent.id)
+            for agent in await self.service.plain_agents(team, previous_agent_id)
+            if agent.id != assigned
+            and agent.role == AgentRole.AGENT
+            and not (queued and agent.team == team)
+        ]
+        if lost:
+            await self.emit("conversation_gone", {"conversation_id": cid}, room=lost)
+        rooms = [SUPERVISORS] + ([team_room(team)] if queued else [])
+        if assigned is not None:
+            rooms.append(agent_room(assigned))
         await self.emit("conversation", conversation, room=rooms)
 
     async def message_added(self, conversation_id: int, message: dict[str, Any]) -> None:
@@ -119,9 +133,8 @@ class AgentConsole(socketio.AsyncNamespace):
             raise ConnectionRefusedError("trainers do not take conversations")
         await self.save_session(sid, {"agent_id": agent.id})
         await self.enter_room(sid, agent_room(agent.id))
-        await self.enter_room(sid, team_room(agent.team))
-        if supervises(agent):
-            await self.enter_room(sid, SUPERVISORS)
+        # Supervisors hear everything in their own room; a team's room is its agents'.
+        await self.enter_room(sid, SUPERVISORS if supervises(agent) else team_room(agent.team))
         self.connections[agent.id] += 1
         # Coming back keeps "away"; otherwise a console that opens is answering.
         if agent.presence != "away":
@@ -172,13 +185,12 @@ class AgentConsole(socketio.AsyncNamespace):
         conversations = []
         for state in ("queued", "assigned"):
             conversations += await self.service.conversations(state, agent)
-        agents = await self.service.agents()
-        load = {a["id"]: a["active_conversations"] for a in agents}
         return {
             "ok": True,
             "conversations": conversations,
-            "me": agent_view(agent, load.get(agent.id, 0)),
-            "agents": agents,
+            "me": agent_view(agent, await people.workload(self.service.sessions, agent)),
+            # Other agents' presence and load only for supervisors, as in the API.
+            "agents": await self.service.agents(agent),
             "teams": await self.service.teams(),
             "resolution_reasons": list(RESOLUTION_REASONS),
             "canned": await self.service.canned_responses(),

@@ -163,10 +163,11 @@ async def console(request: web.Request) -> web.StreamResponse:
 @aiohttp_jinja2.template("outbox.html")
 async def outbox(request: web.Request) -> dict:
     """The development SMS gateway's outbox, so that a demo customer's one-time
-    code can be read. Demo mode only, and only for signed-in staff."""
+    code can be read. Demo mode only, and only for staff who serve customers."""
     if not request.app[settings_key].demo_mode:
         raise web.HTTPNotFound()
-    await signed_in(request)
+    agent = await signed_in(request)
+    require_role(agent, AgentRole.AGENT, AgentRole.SUPERVISOR, AgentRole.ADMIN, request=request)
     async with request.app[sessions_key]() as session:
         rows = (
             await session.scalars(select(SmsOutbox).order_by(SmsOutbox.id.desc()).limit(20))

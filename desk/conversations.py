@@ -11,10 +11,11 @@ import contextlib
 import logging
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from bot.components.language import detect_language
-from desk.access import may_view
+from desk import people
+from desk.access import may_view, supervises
 from desk.bot_turn import BotTurns
 from desk.errors import DeskError
 from desk.intake import Inbound, Received, Refusal
@@ -22,10 +23,11 @@ from desk.journal import Outbox, State, _current, _remembered
 from desk.lifecycle import QUEUE_PAYLOAD, RATING
 from desk.notes import Notes
 from desk.routing import workloads
-from desk.views import agent_view, conversation_view, message_view
+from desk.views import conversation_view, message_view
 from store.identities import identity_for, remembered_customer
 from store.models import (
     Agent,
+    AgentRole,
     Conversation,
     Message,
     SenderKind,
@@ -267,8 +269,8 @@ class ConversationService(Notes, BotTurns):
         await self._publish(outbox)
         return message_view(message), True
 
-    async def agents(self) -> list[dict[str, Any]]:
-        """Every active agent with presence and current load (for transfers and supervisors)."""
+    async def agents(self, viewer: Agent) -> list[dict[str, Any]]:
+        """Every active agent (for transfers); supervisors also see presence and load."""
         async with self.sessions() as session:
             rows = (
                 await session.scalars(
@@ -276,7 +278,17 @@ class ConversationService(Notes, BotTurns):
                 )
             ).all()
             load = await workloads(session)
-        return [agent_view(a, load.get(a.id, 0)) for a in rows]
+        details = supervises(viewer)
+        return [people.agent_view(a, load.get(a.id, 0), details) for a in rows]
+
+    async def plain_agents(self, team: str, also: int | None = None) -> list[Agent]:
+        """The agents (not supervisors) of a team, and the agent `also`, whatever their
+        role: whom a change may take a conversation from."""
+        wanted = and_(Agent.team == team, Agent.role == AgentRole.AGENT)
+        if also is not None:
+            wanted = or_(wanted, Agent.id == also)
+        async with self.sessions() as session:
+            return list((await session.scalars(select(Agent).where(wanted))).all())
 
     async def teams(self) -> list[dict[str, Any]]:
         async with self.sessions() as session:

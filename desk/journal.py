@@ -104,8 +104,6 @@ class Outbox:
     messages: list[Message] = field(default_factory=list)
     state_changed: bool = False
     previous_agent_id: int | None = None
-    # The conversation changed hands: live updates to its current watchers stop.
-    withdrawn: bool = False
     followers: list[Outbox] = field(default_factory=list)
     # Teams whose queue changed: the others waiting there hear their new places.
     queues: set[str | None] = field(default_factory=set)
@@ -308,7 +306,8 @@ class Journal:
         conversation = outbox.conversation
         if conversation is None:
             return
-        if outbox.withdrawn:
+        if outbox.state_changed:
+            # Whoever watched it watches again, which checks that they still may.
             await self.hub.withdraw(conversation.id)
         for message in outbox.messages:
             view = message_view(message)

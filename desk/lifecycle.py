@@ -314,7 +314,6 @@ class Lifecycle(Routing):
             if not taken:
                 raise DeskError("already_assigned", "Another agent has taken it.")
             outbox.previous_agent_id = previous
-            outbox.withdrawn = previous is not None
             queued_at = conversation.queued_at
             waited = (at - aware(queued_at)).total_seconds() if queued_at else None
             self._record(
@@ -419,7 +418,7 @@ class Lifecycle(Routing):
             raise DeskError("malformed", "A transfer needs a note.", 400)
         if (team is None) == (to_agent_id is None):
             raise DeskError("malformed", "Transfer to a team or to an agent.", 400)
-        outbox = Outbox(state_changed=True, withdrawn=True)
+        outbox = Outbox(state_changed=True)
         async with self.sessions.begin() as session:
             conversation = await self._load(session, conversation_id)
             if conversation.state not in (State.QUEUED, State.ASSIGNED) or not (
@@ -526,7 +525,7 @@ class Lifecycle(Routing):
             ).all()
         requeued = 0
         for conversation_id, agent_id in stranded:
-            outbox = Outbox(state_changed=True, withdrawn=True, previous_agent_id=agent_id)
+            outbox = Outbox(state_changed=True, previous_agent_id=agent_id)
             async with self.sessions.begin() as session:
                 conversation = await self._load(session, conversation_id)
                 if not await self._transition(

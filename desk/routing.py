@@ -27,9 +27,11 @@ RECENT_WAITS = 20
 
 class Routing(Journal):
     def _online(self, query):
-        """Agents who are signed in and answering (not away), heard from lately."""
+        """Agents who are signed in and answering (not away), heard from lately, and
+        who take conversations (admins and trainers signed in do not count)."""
         return query.where(
             Agent.is_active.is_(True),
+            Agent.role.in_((AgentRole.AGENT, AgentRole.SUPERVISOR)),
             Agent.presence == "online",
             Agent.presence_at > now() - self.presence_ttl,
         )

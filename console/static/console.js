@@ -1052,6 +1052,20 @@
       watch(); // a change of hands may have closed the room: join again if still allowed
     }
   });
+  // Taken by a colleague, moved to another team, resolved, back with the bot: no
+  // longer this agent's to see, so it leaves their lists and their screen.
+  socket.on("conversation_gone", function (x) {
+    conversations.delete(x.conversation_id);
+    if (x.conversation_id === currentId) {
+      stopTyping();
+      currentId = null;
+      ui.messages.replaceChildren();
+      ui.typing.textContent = "";
+      renderConversation();
+      flash(t("console.gone", { id: x.conversation_id }));
+    }
+    renderQueue();
+  });
   socket.on("message", function (m) {
     if (m.conversation_id !== currentId) { return; }
     if (m.seq > lastSeq + 1 && lastSeq > 0) {

@@ -238,7 +238,7 @@ API_DOORS = [
 # saying "saved" or "refused:<code>".
 PAGE_DOORS = [
     Door("GET", "/console", only(200, 403, *CASEWORKERS, anonymous=LOGIN)),
-    Door("GET", "/dev/outbox", only(200, 403, *EVERYONE, anonymous=LOGIN)),
+    Door("GET", "/dev/outbox", only(200, 403, *CASEWORKERS, anonymous=LOGIN)),
     Door("GET", "/admin", only(200, 403, "admin", anonymous=LOGIN)),
     Door(
         "POST",

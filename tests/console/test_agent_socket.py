@@ -52,7 +52,7 @@ class Console:
         self.base = base
         self.sio = socketio.AsyncClient(reconnection=False)
         self.pushes: list[tuple[str, dict]] = []
-        for event in ("conversation", "message", "note", "typing", "reminder"):
+        for event in ("conversation", "conversation_gone", "message", "note", "typing", "reminder"):
             self.sio.on(event, self._recorder(event), namespace="/agents")
 
     def _recorder(self, event):

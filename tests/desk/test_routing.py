@@ -218,6 +218,21 @@ async def test_a_process_that_stops_heart_beating_is_taken_to_be_gone(service, s
     assert await service.dispatch() == 0  # and nothing is given to them
 
 
+@pytest.mark.parametrize("role", [AgentRole.ADMIN, AgentRole.TRAINER])
+async def test_only_those_who_take_conversations_count_as_online(service, sessions, role):
+    await online(service, sessions, f"signed-in-{role.value}", role=role, team="general")
+    conversation = await handed_over(service, f"nobody-{role.value}")
+    # nobody who could answer: a callback is offered instead of a queue nobody serves
+    assert (await stored(sessions, conversation)).state == "bot"
+    async with sessions() as session:
+        kinds = (
+            await session.scalars(select(Event.kind).where(Event.conversation_id == conversation))
+        ).all()
+    assert "handoff_deferred" in kinds and "queued" not in kinds
+    await online(service, sessions, "a-supervisor", role=AgentRole.SUPERVISOR, team="general")
+    assert (await stored(sessions, await handed_over(service, "someone"))).state == "queued"
+
+
 async def test_locks_of_finished_turns_are_forgotten(service, sessions):
     for n in range(5):
         conversation, _ = await service.open("web", f"l{n}")
