@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from console.keys import sessions_key
+from console.keys import service_key, sessions_key
 from console.pages import check_csrf, render, require_role, signed_in
 from desk import canned, people
 from desk.errors import DeskError
@@ -195,6 +195,7 @@ async def _create_agent(request: web.Request, actor: Agent, form: dict[str, Any]
 async def _update_agent(request: web.Request, actor: Agent, changes: dict[str, Any]) -> None:
     body = read(people.AgentChanges, changes)
     await people.update_agent(request.app[sessions_key], actor, _id(request), body)
+    await request.app[service_key].hub.recheck([_id(request)])
 
 
 async def _create_team(request: web.Request, actor: Agent, form: dict[str, Any]) -> None:

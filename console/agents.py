@@ -18,9 +18,9 @@ import socketio
 from desk import inputs, people
 from desk.access import supervises
 from desk.conversations import ConversationService
-from desk.errors import DeskError
+from desk.errors import AnswersEveryEvent, DeskError
 from desk.lifecycle import RESOLUTION_REASONS
-from desk.sign_in import COOKIE, Tokens, agent_by_token
+from desk.sign_in import COOKIE, Tokens, agent_by_token, agents_by_id
 from desk.views import agent_view
 from store.models import Agent, AgentRole
 
@@ -45,7 +45,7 @@ def team_room(team: str) -> str:
 Action = Callable[[Agent, int, dict], Awaitable[dict[str, Any]]]
 
 
-class AgentConsole(socketio.AsyncNamespace):
+class AgentConsole(AnswersEveryEvent, socketio.AsyncNamespace):
     """Also the service's AgentHub: pushes go to rooms, so with a message queue
     configured they reach agents connected to any console process."""
 
@@ -131,7 +131,7 @@ class AgentConsole(socketio.AsyncNamespace):
             raise ConnectionRefusedError("not signed in")
         if agent.role == AgentRole.TRAINER:
             raise ConnectionRefusedError("trainers do not take conversations")
-        await self.save_session(sid, {"agent_id": agent.id})
+        await self.save_session(sid, {"agent_id": agent.id, "grant": _grant(agent)})
         await self.enter_room(sid, agent_room(agent.id))
         # Supervisors hear everything in their own room; a team's room is its agents'.
         await self.enter_room(sid, SUPERVISORS if supervises(agent) else team_room(agent.team))
@@ -162,9 +162,25 @@ class AgentConsole(socketio.AsyncNamespace):
         session = await self.get_session(sid)
         async with self.service.sessions() as db:
             agent = await db.get(Agent, session["agent_id"])
-        if agent is None or not agent.is_active:
-            raise DeskError("forbidden", "Not signed in.", 401)
+        if agent is None or _grant(agent) != session["grant"]:
+            # Refused now; `recheck` closes the console (at once in the process where
+            # the change was made, at the next housekeeping round in the others).
+            raise DeskError("unauthorised", "Sign in again.", 401)
         return agent
+
+    async def recheck(self, agent_ids: list[int] | None = None) -> None:
+        wanted = list(self.connections) if agent_ids is None else agent_ids
+        if not wanted:
+            return
+        found = await agents_by_id(self.service.sessions, wanted)
+        grants = {agent_id: _grant(agent) for agent_id, agent in found.items()}
+        for agent_id in wanted:
+            room = agent_room(agent_id)
+            for sid, _ in list(self.server.manager.get_participants(NAMESPACE, room)):
+                session = await self.get_session(sid)
+                if session.get("grant") != grants.get(agent_id):
+                    log.info("closing a console of agent %s: their sign-in changed", agent_id)
+                    await self.disconnect(sid)
 
     async def _call(self, sid: str, data: Any, action: Action) -> dict[str, Any]:
         try:
@@ -304,6 +320,11 @@ class AgentConsole(socketio.AsyncNamespace):
             return {"text": await self.service.fill_canned(conversation_id, agent, shortcut)}
 
         return await self._call(sid, data, canned)
+
+
+def _grant(agent: Agent) -> list[Any]:
+    """What a console was let in with: any change of it closes the console."""
+    return [agent.session_version, agent.is_active, agent.role.value, agent.team]
 
 
 def _refusal(exc: DeskError) -> dict[str, Any]:

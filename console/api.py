@@ -11,7 +11,7 @@ from console.keys import service_key, sessions_key, tokens_key
 from console.pages import CSRF_COOKIE
 from desk import inputs
 from desk.errors import DeskError, error_body
-from desk.sign_in import COOKIE, agent_by_token, sign_in
+from desk.sign_in import COOKIE, agent_by_token, end_sessions, sign_in
 from store.models import Agent, AgentRole, ConversationState
 
 routes = web.RouteTableDef()
@@ -106,6 +106,15 @@ def conversation_worker(request: web.Request) -> Agent:
     if agent.role == AgentRole.TRAINER:
         raise DeskError("forbidden", "Trainers do not take conversations.", 403)
     return agent
+
+
+@routes.post("/api/v1/auth/logout", name="api_logout")
+async def logout(request: web.Request) -> web.Response:
+    """Ends every session of the agent, the console's included."""
+    agent = current_agent(request)
+    await end_sessions(request.app[sessions_key], agent.id)
+    await request.app[service_key].hub.recheck([agent.id])
+    return web.Response(status=204)
 
 
 @routes.put("/api/v1/me/presence", name="api_presence")

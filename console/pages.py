@@ -10,8 +10,8 @@ from aiohttp import web
 from sqlalchemy import select
 
 from console.i18n import language_of, preferred, strings, t, translator
-from console.keys import sessions_key, settings_key, tokens_key
-from desk.sign_in import COOKIE, agent_by_token, sign_in
+from console.keys import service_key, sessions_key, settings_key, tokens_key
+from desk.sign_in import COOKIE, agent_by_token, end_sessions, sign_in
 from store.identifiers import mask_mobile
 from store.models import Agent, AgentRole, SmsOutbox
 
@@ -108,7 +108,14 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/logout", name="logout")
 async def logout(request: web.Request) -> web.StreamResponse:
+    """Ends every session of the agent: other tabs, their consoles, their API tokens."""
     await check_csrf(request)
+    agent = await agent_by_token(
+        request.app[sessions_key], request.app[tokens_key], request.cookies.get(COOKIE)
+    )
+    if agent is not None:
+        await end_sessions(request.app[sessions_key], agent.id)
+        await request.app[service_key].hub.recheck([agent.id])
     redirect = web.HTTPSeeOther(location="/login")
     redirect.del_cookie(COOKIE, path="/")
     raise redirect

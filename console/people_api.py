@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from console import api
-from console.keys import sessions_key
+from console.keys import service_key, sessions_key
 from desk import canned, people
 from desk.errors import DeskError
 from desk.inputs import path_id, read
@@ -66,6 +66,7 @@ async def api_update_agent(request: web.Request) -> web.Response:
     changes = read(people.AgentChanges, await api.json_body(request))
     sessions = request.app[sessions_key]
     agent = await people.update_agent(sessions, actor, agent_id, changes)
+    await request.app[service_key].hub.recheck([agent_id])
     return web.json_response(people.agent_view(agent, await people.workload(sessions, agent)))
 
 

@@ -26,6 +26,8 @@ async def run_once(
     the time the round runs at (`now`, for reminders and delivery retries; the
     clock's by default) instead of waiting for rounds to come."""
     hub = service.hub
+    # Changes made through another process reach the consoles connected to this one.
+    await hub.recheck()
     await service.heartbeat(hub.connected_agents())
     await service.requeue_absent(grace_seconds, now)
     await service.dispatch()

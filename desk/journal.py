@@ -62,6 +62,11 @@ class AgentHub(Protocol):
         """The agents with a console connected to this process."""
         ...
 
+    async def recheck(self, agent_ids: list[int] | None = None) -> None:
+        """Close the consoles (in this process) of agents signed out, deactivated, or
+        moved to another role or team since they connected (None: every agent with a
+        console here); a console that may, connects again with its new rights."""
+
 
 class NoAgents:
     """The hub before one is attached: pushes go nowhere."""
@@ -91,6 +96,9 @@ class NoAgents:
 
     def connected_agents(self) -> list[int]:
         return []
+
+    async def recheck(self, agent_ids: list[int] | None = None) -> None:
+        pass
 
 
 @dataclass

@@ -204,9 +204,16 @@ async def update_agent(
         if values.get("is_active") is False:
             # Nobody should be offered conversations they can no longer sign in to take.
             values["presence"] = "offline"
+        if "password_hash" in values or (agent.is_active and values.get("is_active") is False):
+            # A new password or a deactivation ends every session the agent has.
+            values["session_version"] = agent.session_version + 1
         for name, value in values.items():
             setattr(agent, name, value)
-        changed = sorted("password" if name == "password_hash" else name for name in values)
+        changed = sorted(
+            "password" if name == "password_hash" else name
+            for name in values
+            if name != "session_version"
+        )
         session.add(_event("agent_updated", actor, target_agent_id=agent.id, changed=changed))
     return agent
 

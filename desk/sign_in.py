@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -10,12 +12,15 @@ from typing import NamedTuple
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store.models import Agent, AgentRole, LoginAttempt
 
 _hasher = PasswordHasher()
+# argon2 is slow on purpose: it runs off the event loop (so sockets are not stalled),
+# at most two at once (so a burst of sign-ins cannot take every core).
+_hashing = asyncio.Semaphore(2)
 # Verifying against this keeps the time of a login for an unknown user like a known one.
 _DUMMY_HASH = _hasher.hash("not a password")
 COOKIE = "hd_session"
@@ -51,16 +56,20 @@ class Tokens:
         self._max_age = max_age_seconds
 
     def issue(self, agent: Agent) -> str:
-        return self._serializer.dumps({"a": agent.id})
+        return self._serializer.dumps({"a": agent.id, "v": agent.session_version or 0})
 
-    def agent_id(self, token: str | None) -> int | None:
+    def read(self, token: str | None) -> tuple[int, int] | None:
+        """The agent id and session version a token was issued for, if it is ours and fresh."""
         if not token:
             return None
         try:
             data = self._serializer.loads(token, max_age=self._max_age)
         except BadSignature:
             return None
-        return data.get("a") if isinstance(data, dict) else None
+        if not isinstance(data, dict) or not isinstance(data.get("a"), int):
+            return None
+        version = data.get("v", 0)
+        return data["a"], version if isinstance(version, int) else -1
 
 
 async def authenticate(
@@ -71,7 +80,10 @@ async def authenticate(
             select(Agent).where(Agent.username == username, Agent.is_active.is_(True))
         )
     try:
-        _hasher.verify(agent.password_hash if agent else _DUMMY_HASH, password)
+        async with _hashing:
+            await asyncio.to_thread(
+                _hasher.verify, agent.password_hash if agent else _DUMMY_HASH, password
+            )
     except (VerificationError, InvalidHashError):
         return None
     return agent
@@ -125,12 +137,40 @@ async def sign_in(
 async def agent_by_token(
     sessions: async_sessionmaker[AsyncSession], tokens: Tokens, token: str | None
 ) -> Agent | None:
-    agent_id = tokens.agent_id(token)
-    if agent_id is None:
+    issued = tokens.read(token)
+    if issued is None:
         return None
+    agent_id, version = issued
     async with sessions() as session:
         agent = await session.get(Agent, agent_id)
-    return agent if agent is not None and agent.is_active else None
+    if agent is None or not agent.is_active or agent.session_version != version:
+        return None
+    return agent
+
+
+async def agents_by_id(
+    sessions: async_sessionmaker[AsyncSession], agent_ids: list[int]
+) -> dict[int, Agent]:
+    async with sessions() as session:
+        found = await session.scalars(select(Agent).where(Agent.id.in_(agent_ids)))
+        return {agent.id: agent for agent in found}
+
+
+async def end_sessions(sessions: async_sessionmaker[AsyncSession], agent_id: int) -> None:
+    """Every token of the agent stops working: sign-out, API and console alike."""
+    async with sessions.begin() as session:
+        await session.execute(
+            update(Agent)
+            .where(Agent.id == agent_id)
+            .values(session_version=Agent.session_version + 1)
+        )
+
+
+@functools.lru_cache(maxsize=2)
+def _demo_hash(password: str) -> str:
+    """One hash (with its own salt) serves every demo account, once per process:
+    argon2 is slow on purpose, and an app start should not pay for it again."""
+    return hash_password(password)
 
 
 async def sync_demo_agents(
@@ -138,9 +178,7 @@ async def sync_demo_agents(
 ) -> None:
     """Demo agents exist only in demo mode: created (or their password reset)
     when it is on, disabled when it is off."""
-    # One hash (with its own salt) serves every demo account: argon2 is slow on
-    # purpose, and a process start should not pay for it six times.
-    password_hash = hash_password(password) if enabled else ""
+    password_hash = _demo_hash(password) if enabled else ""
     async with sessions.begin() as session:
         for demo in DEMO_AGENTS:
             agent = await session.scalar(select(Agent).where(Agent.username == demo.username))

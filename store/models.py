@@ -221,6 +221,8 @@ class Agent(Base):
     capacity: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
     # The console's interface language, zh or en.
     ui_language: Mapped[str] = mapped_column(String(8), default="zh", server_default="zh")
+    # Tokens carry the version they were issued under: raising it ends every session.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

@@ -55,6 +55,12 @@ async def test_customer_and_agent_on_different_processes(consoles):
 
         status, _ = await agent.request("POST", f"/api/v1/conversations/{queued['id']}/assign")
         assert status == 200
+        # a change of hands closes the conversation's room: the console watches again,
+        # as the console page does when the change reaches it
+        taken = await asyncio.wait_for(changes.get(), 10)
+        assert taken["state"] == "assigned"
+        again = await console.call("watch", {"conversation_id": queued["id"]}, namespace="/agents")
+        assert again["ok"]
         joined = await customer.next(10)
         assert joined["sender"] == "system" and "Wang Fang" in joined["text"]
         status, _ = await agent.request(

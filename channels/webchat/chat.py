@@ -26,6 +26,7 @@ import socketio
 
 from desk.conversations import ConversationService
 from desk.delivery import outbound_text
+from desk.errors import AnswersEveryEvent
 from desk.inputs import MAX_ID
 from desk.intake import Inbound, Limits, Refusal
 from store.identities import find_identity
@@ -65,7 +66,7 @@ def rasa_shapes(message: dict[str, Any]) -> list[dict[str, Any]]:
     return [{**shape, "metadata": metadata} for shape in shapes]
 
 
-class WebChat(socketio.AsyncNamespace):
+class WebChat(AnswersEveryEvent, socketio.AsyncNamespace):
     name = CHANNEL
     # The browser shows buttons itself and takes long texts.
     limits = Limits(max_text_chars=10_000, buttons=True)

@@ -225,3 +225,19 @@ async def test_a_flood_from_one_web_session_is_refused_and_not_stored(channel_ap
     finally:
         await flooder.disconnect()
         await other.disconnect()
+
+
+async def test_a_message_that_fails_unexpectedly_is_still_answered(channel_app, monkeypatch):
+    desk = await channel_app()
+    customer = Customer(desk.base)
+    await customer.connect()
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("the store went away")
+
+    monkeypatch.setattr(desk.service, "receive", broken)
+    answer = await customer.say("你好")
+    assert answer["ok"] is False and answer["error"]["code"] == "internal"
+    monkeypatch.undo()
+    assert (await customer.say("你好"))["ok"]
+    await customer.disconnect()

@@ -76,6 +76,9 @@ def follow_up_body(r: Records) -> dict[str, Any]:
 CONVERSATION = "/api/v1/conversations/{conversation}"
 LOGIN = "login"
 
+# Signing in and out are not rights of a role: `POST /api/v1/auth/login` and
+# `/api/v1/auth/logout` (which ends every session of the caller) are in test_api and
+# test_sessions.
 API_DOORS = [
     # Conversations: who may see them, who may act on them.
     Door(

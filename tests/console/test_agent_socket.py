@@ -281,3 +281,21 @@ async def test_a_due_callback_is_pushed_to_its_agent_as_a_reminder(quiet_client)
     assert len(await reminders()) == 1
     await customer.disconnect()
     await agent.disconnect()
+
+
+async def test_an_event_that_fails_unexpectedly_is_still_answered(quiet_client, monkeypatch):
+    console = await Console(quiet_client.base).connect(await token(quiet_client, "agent1"))
+    service = quiet_client.app[service_key]
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("the store went away")
+
+    monkeypatch.setattr(service, "conversations", broken)
+    answer = await console.call("queue")
+    assert answer == {
+        "ok": False,
+        "error": {"code": "internal", "message": answer["error"]["message"]},
+    }
+    monkeypatch.undo()
+    assert (await console.call("queue"))["ok"]  # and the socket still works
+    await console.disconnect()
