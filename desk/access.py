@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy import ColumnElement, and_, false, or_, true
+
 from store.models import (
     Agent,
     AgentRole,
@@ -32,3 +34,16 @@ def may_act(agent: Agent, conversation: Conversation) -> bool:
     if supervises(agent):
         return True
     return agent.role == AgentRole.AGENT and conversation.assigned_agent_id == agent.id
+
+
+def visible_to(agent: Agent) -> ColumnElement[bool]:
+    """`may_view` as a condition on conversations, so that a list filters before it
+    limits (an agent's own are never past the first page of everyone's)."""
+    if supervises(agent):
+        return true()
+    if agent.role != AgentRole.AGENT:
+        return false()
+    return or_(
+        Conversation.assigned_agent_id == agent.id,
+        and_(Conversation.state == State.QUEUED, Conversation.team == agent.team),
+    )

@@ -15,7 +15,7 @@ from sqlalchemy import and_, func, or_, select
 
 from bot.components.language import detect_language
 from desk import people
-from desk.access import may_view, supervises
+from desk.access import may_view, supervises, visible_to
 from desk.bot_turn import BotTurns
 from desk.errors import DeskError
 from desk.intake import Inbound, Received, Refusal
@@ -306,7 +306,9 @@ class ConversationService(Notes, BotTurns):
         )
         if state:
             query = query.where(Conversation.state == State(state))
+        if agent is not None:
+            query = query.where(visible_to(agent))
         async with self.sessions() as session:
             rows = (await session.scalars(query)).all()
             names = await self.agent_names(session)
-        return [conversation_view(c, names) for c in rows if agent is None or may_view(agent, c)]
+        return [conversation_view(c, names) for c in rows]

@@ -228,22 +228,35 @@ class Lifecycle(Routing):
         if not self.auto_assign:
             return 0
         async with self.sessions() as session:
-            waiting = (
-                await session.scalars(
-                    select(Conversation)
-                    .where(Conversation.state == State.QUEUED)
-                    .order_by(Conversation.priority.desc(), Conversation.queued_at, Conversation.id)
-                    .limit(200)
-                )
-            ).all()
-            if not waiting:
-                return 0
             answering = (
                 await session.scalars(
                     self._online(select(Agent)).where(Agent.role == AgentRole.AGENT)
                 )
             ).all()
             load = await workloads(session)
+            room: dict[str, int] = {}
+            for a in answering:
+                room[a.team] = room.get(a.team, 0) + max(0, (a.capacity or 0) - load.get(a.id, 0))
+            # Each team's head of the queue, as far as its agents have room: a long
+            # queue of one team never hides another's (teams share no agents, so the
+            # order between teams does not matter).
+            waiting: list[Conversation] = []
+            for team, places in sorted(room.items()):
+                if places:
+                    waiting += (
+                        await session.scalars(
+                            select(Conversation)
+                            .where(Conversation.state == State.QUEUED, Conversation.team == team)
+                            .order_by(
+                                Conversation.priority.desc(),
+                                Conversation.queued_at,
+                                Conversation.id,
+                            )
+                            .limit(places)
+                        )
+                    ).all()
+            if not waiting:
+                return 0
         given = 0
         moved: set[str] = set()
         for conversation in waiting:

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
 
     # socket.io message queue for several console processes, e.g. redis://127.0.0.1:6379/0.
     socketio_message_queue: str = ""
+    # The queue's channel: desks that share one Redis each need their own.
+    socketio_channel: str = "socketio"
 
     # Expected wait per queue position when there is no recent history to learn from.
     default_wait_seconds: int = 60

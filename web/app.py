@@ -117,7 +117,9 @@ async def init_app(settings: Settings | None = None) -> web.Application:
         settings.rasa_token,
     )
     manager = (
-        socketio.AsyncRedisManager(settings.socketio_message_queue)
+        socketio.AsyncRedisManager(
+            settings.socketio_message_queue, channel=settings.socketio_channel
+        )
         if settings.socketio_message_queue
         else None
     )

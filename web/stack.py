@@ -12,6 +12,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -328,6 +329,8 @@ def web_processes(
 ) -> Iterator[list[str]]:
     """`count` console processes on one store and the Redis message queue; their URLs."""
     redis.Redis.from_url(REDIS).ping()
+    # Its own channel on the shared Redis: two such groups never hear each other.
+    settings = {"SOCKETIO_CHANNEL": f"socketio-{uuid.uuid4().hex[:12]}", **settings}
     processes = []
     try:
         for n in range(count):  # one after the other: each creates the demo agents

@@ -233,6 +233,55 @@ async def test_only_those_who_take_conversations_count_as_online(service, sessio
     assert (await stored(sessions, await handed_over(service, "someone"))).state == "queued"
 
 
+async def backlog(sessions, team: str, count: int, since: datetime) -> None:
+    """`count` conversations waiting in `team`'s queue, all longer than anything after."""
+    async with sessions.begin() as session:
+        session.add_all(
+            Conversation(
+                channel="web",
+                external_user_id=f"backlog-{team}-{n}",
+                state="queued",
+                team=team,
+                queued_at=since + timedelta(seconds=n),
+            )
+            for n in range(count)
+        )
+
+
+async def test_a_long_queue_of_another_team_hides_nothing_of_an_agents(service, sessions):
+    service.auto_assign = False
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    await backlog(sessions, "claims", 520, long_ago)
+    agent = await online(service, sessions, "general-agent", team="general")
+    waiting = await handed_over_to(service, sessions, "general-customer", "general")
+    mine = await handed_over_to(service, sessions, "my-customer", "general")
+    await service.assign(mine, agent)
+    queued = [c["id"] for c in await service.conversations("queued", agent)]
+    assert queued == [waiting]
+    assert [c["id"] for c in await service.conversations("assigned", agent)] == [mine]
+    supervisor = await make_agent(sessions, "sup", AgentRole.SUPERVISOR, "general")
+    assert len(await service.conversations("queued", supervisor)) == 500  # one page
+
+
+async def test_a_long_queue_of_one_team_does_not_stop_another_being_served(service, sessions):
+    service.auto_assign = False
+    await backlog(sessions, "claims", 230, datetime.now(UTC) - timedelta(hours=1))
+    agent = await online(service, sessions, "general-agent", team="general")
+    waiting = await handed_over_to(service, sessions, "general-customer", "general")
+    service.auto_assign = True
+    assert await service.dispatch() == 1
+    assert (await stored(sessions, waiting)).assigned_agent_id == agent.id
+
+
+async def handed_over_to(service, sessions, user: str, team: str) -> int:
+    conversation = await handed_over(service, user)
+    async with sessions.begin() as session:
+        await session.execute(
+            update(Conversation).where(Conversation.id == conversation).values(team=team)
+        )
+    return conversation
+
+
 async def test_locks_of_finished_turns_are_forgotten(service, sessions):
     for n in range(5):
         conversation, _ = await service.open("web", f"l{n}")
