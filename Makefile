@@ -82,10 +82,11 @@ $(CHROMIUM):
 test: $(MODEL) lint test-core bot-checks test-stack
 
 # Everything that needs no trained model: store, actions, parsers, the core, the
-# channels and the console in-process, PostgreSQL and Redis.
+# channels and the console in-process, PostgreSQL and Redis. One worker per core,
+# a test file per worker at a time (each file's fixtures stay in one process).
 test-core: setup
 	@echo "==> tests that need no trained model"
-	$(BIN)/pytest -ra -m "not stack"
+	$(BIN)/pytest -ra -m "not stack" -n auto --dist loadfile
 
 bot-checks: $(MODEL)
 	$(RASA) data validate --config config.yml --domain bot/domain --data bot/data --fail-on-warnings

@@ -247,7 +247,13 @@ class Telegram(PushChannel):
         user = _dict(query.get("from"), "callback_query.from")
         message = query.get("message")
         if isinstance(message, dict) and isinstance(message.get("chat"), dict):
-            chat_id = _int(message["chat"].get("id"), "callback_query.message.chat.id")
+            chat = message["chat"]
+            chat_id = _int(chat.get("id"), "callback_query.message.chat.id")
+            if chat.get("type") != "private":
+                # As for messages: only a customer's own chat with the bot is served.
+                log.info("telegram callback %s ignored: a %s chat", update_id, chat.get("type"))
+                self._answer(query_id)
+                return
         else:
             chat_id = _int(user.get("id"), "callback_query.from.id")
         profile = _profile(user)

@@ -78,6 +78,7 @@ async def channel_file(request: web.Request) -> web.StreamResponse:
         or not FILE_ID.fullmatch(file_id)
         or conversation is None
         or not may_view(agent, conversation)
+        or not await service.carries(conversation.id, request.path)
     ):
         return error(404, "not_found", "No such file.")
     try:

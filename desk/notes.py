@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import String, cast, select, update
 
 from desk.access import may_act, may_view
 from desk.clock import now
@@ -20,6 +20,7 @@ from store.models import (
     CannedResponse,
     Conversation,
     Customer,
+    Message,
     Note,
 )
 
@@ -169,6 +170,20 @@ class Notes(Journal):
                 else None
             )
         return fill_variables(canned.text, lang, customer, agent)
+
+    async def carries(self, conversation_id: int, link: str) -> bool:
+        """Whether a message of the conversation carries `link` (a file the customer
+        sent, kept at their channel): seeing a conversation opens its files, no others."""
+        async with self.sessions() as session:
+            found = await session.scalar(
+                select(Message.id)
+                .where(
+                    Message.conversation_id == conversation_id,
+                    cast(Message.payload, String).contains(link, autoescape=True),
+                )
+                .limit(1)
+            )
+        return found is not None
 
     async def conversation_for(self, conversation_id: int, agent: Agent) -> Conversation:
         conversation = await self.get(conversation_id)

@@ -119,7 +119,9 @@ async def test_handoff_agent_chat_replay_and_resolve(stack: Stack):
         # the agent's console sees live messages over the agents' namespace
         console = socketio.AsyncClient(reconnection=False)
         live = []
+        changes: asyncio.Queue = asyncio.Queue()
         console.on("message", lambda m: live.append(m), namespace="/agents")
+        console.on("conversation", changes.put, namespace="/agents")
         await console.connect(
             stack.base_url,
             namespaces=["/agents"],
@@ -140,6 +142,14 @@ async def test_handoff_agent_chat_replay_and_resolve(stack: Stack):
             "POST", f"/api/v1/conversations/{conversation}/assign"
         )
         assert status == 200 and assigned["state"] == "assigned"
+        # a change of hands closes the conversation's room: the console watches again
+        # when the change reaches it, as the console page does
+        while (await asyncio.wait_for(changes.get(), 10))["state"] != "assigned":
+            pass
+        again = await console.call(
+            "watch", {"conversation_id": conversation, "after": 0}, namespace="/agents"
+        )
+        assert again["ok"]
         # (news of the queue may come first, should the queue change meanwhile)
         heard = await customer.until(
             lambda m: m.get("sender") == "system" and "王芳" in m.get("text", "")

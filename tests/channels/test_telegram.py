@@ -137,6 +137,14 @@ async def test_buttons_become_an_inline_keyboard_and_a_press_reaches_the_bot(
     await until(lambda: len(telegram.answered()) == 2)
     assert len(fake_rasa.received) == 2
 
+    # A press in a group the bot is in is not a customer's: answered, never stored.
+    in_group = chat.callback(BUTTONS[0]["payload"])
+    in_group["callback_query"]["message"]["chat"]["type"] = "group"
+    await post(desk, in_group)
+    await until(lambda: len(telegram.answered()) == 3)
+    assert [row[1] for row in customer_messages(desk)] == ["我要理赔", LONG_PAYLOAD]
+    assert len(fake_rasa.received) == 2
+
 
 async def test_a_redelivered_update_is_stored_once(desk, telegram, fake_rasa):
     update = Updates(chat_id=5554).text("在吗")
@@ -183,6 +191,13 @@ async def test_a_photo_is_stored_as_an_attachment_agents_can_open(desk, telegram
         attachment["url"], headers={"Authorization": f"Bearer {(await trainer.json())['token']}"}
     )
     assert refused.status == 404
+    # Seeing this chat opens its own files, not any file Telegram holds for the bot.
+    telegram.files["AgACAgIAAxk-someone-elses"] = b"\xff\xd8\xff\xe0 another"
+    other = await desk.client.get(
+        "/channels/telegram/files/5555/AgACAgIAAxk-someone-elses",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert other.status == 404
 
 
 async def test_a_document_is_stored_as_a_file(desk, telegram):

@@ -20,6 +20,8 @@ from store.models import (
     Customer,
     Document,
     FollowUp,
+    Message,
+    SenderKind,
 )
 
 serial = itertools.count(1)
@@ -160,7 +162,19 @@ async def make_records(
             path=stored.name,
         )
         canned = CannedResponse(shortcut=f"m{n}", language="zh", text="您好")
-        session.add_all([callback, follow_up, document, canned])
+        # The Telegram conversation holds a photo the customer sent (its link).
+        telegram.last_seq = 1
+        photo = Message(
+            conversation_id=telegram.id,
+            seq=1,
+            sender=SenderKind.CUSTOMER,
+            payload={
+                "attachment": {
+                    "url": f"/channels/telegram/files/{telegram.external_user_id}/{FILE_ID}"
+                }
+            },
+        )
+        session.add_all([callback, follow_up, document, canned, photo])
         await session.flush()
         return Records(
             conversation=mine.id,
