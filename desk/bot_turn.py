@@ -15,6 +15,7 @@ from desk.journal import Outbox, State
 from desk.lifecycle import Lifecycle
 from desk.rasa import BotUnavailable
 from desk.views import message_view
+from store.identifiers import mask_identifiers
 from store.models import (
     Conversation,
     Message,
@@ -79,7 +80,7 @@ class BotTurns(Lifecycle):
                 # Never leave a customer unanswered: a silent or failing bot hands over.
                 replies = [
                     {"text": self._system_text("bot_unavailable", conversation.language)},
-                    {"custom": {"handoff": {"reason": "bot_unavailable", "summary": text}}},
+                    {"custom": {"handoff": {"reason": "bot_unavailable", "summary": text or ""}}},
                 ]
             outbox = Outbox()
             async with self.sessions.begin() as session:
@@ -93,6 +94,9 @@ class BotTurns(Lifecycle):
                     custom = reply.get("custom")
                     if isinstance(custom, dict) and isinstance(custom.get("handoff"), dict):
                         handoff = custom["handoff"]
+                        # Whatever the bot sends, agents and events see identifiers masked.
+                        summary = str(handoff.get("summary") or "")
+                        handoff = {**handoff, "summary": mask_identifiers(summary)}
                         continue
                     if isinstance(custom, dict) and "rating" in custom:
                         resolved_by_bot = True

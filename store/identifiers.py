@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -119,3 +120,29 @@ def mask_mobile(mobile: str) -> str:
     if len(mobile) < 8:
         return "*" * len(mobile)
     return mobile[:3] + "****" + mobile[-4:]
+
+
+# What a customer may type that must not reach agents' summaries, events or analytics
+# in clear. Longest first: an ID card's 18 characters must not be read as a card.
+_LONG_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{15,19}[Xx]?(?![0-9A-Za-z])")
+_MOBILE = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
+_CODE_AFTER_WORD = re.compile(r"(验证码|校验码|code)(\D{0,6}?)(?<!\d)\d{4,8}(?!\d)", re.IGNORECASE)
+_CODE_ALONE = re.compile(r"\s*\d{4,8}\s*")
+
+
+def mask_identifiers(text: str) -> str:
+    """`text` with ID card, bank card and mobile numbers masked as the customer 360
+    masks them, and one-time codes (a message that is only a code, or a code named
+    as one) replaced by asterisks."""
+    if _CODE_ALONE.fullmatch(text or ""):
+        return "******"
+
+    def long_number(match: re.Match[str]) -> str:
+        number = match.group(0)
+        if len(number) == 18 and is_valid_id_card(number):
+            return mask_id_card(number.upper())
+        return mask_bank_account(number)
+
+    text = _LONG_NUMBER.sub(long_number, text or "")
+    text = _MOBILE.sub(lambda m: mask_mobile(m.group(1) + m.group(2) + m.group(3)), text)
+    return _CODE_AFTER_WORD.sub(lambda m: m.group(1) + m.group(2) + "******", text)

@@ -13,6 +13,8 @@ from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from store.identifiers import mask_identifiers
+
 log = logging.getLogger(__name__)
 
 # Which team takes a conversation, by what the customer talked about last.
@@ -35,7 +37,8 @@ def handoff_directive(tracker: Tracker, reason: str | None = None) -> dict[str, 
         "reason": reason or ("customer_request" if latest == "request_human" else "bot"),
         "team": team,
         "intents": [i for i in intents if i],
-        "summary": " | ".join(e.get("text") or "" for e in user_turns),
+        # Customers type ID numbers and one-time codes: agents get them masked.
+        "summary": " | ".join(mask_identifiers(e.get("text") or "") for e in user_turns),
         "verified_customer_id": tracker.get_slot("customer_id"),
     }
 

@@ -89,6 +89,8 @@ async def test_handoff_directive_names_the_team_and_summarises():
         user("我的理赔到哪了", "ask_claim_status"),
         action("action_claim_status"),
         action("action_listen"),
+        user("110105198604120353", "inform"),
+        user("184457", "inform"),
         user("转人工", "request_human"),
     ]
     _, messages = await run(ActionHandoff, history)
@@ -97,8 +99,9 @@ async def test_handoff_directive_names_the_team_and_summarises():
     assert directive == {
         "reason": "customer_request",
         "team": "claims",
-        "intents": ["ask_claim_status", "request_human"],
-        "summary": "我的理赔到哪了 | 转人工",
+        "intents": ["ask_claim_status", "inform", "inform", "request_human"],
+        # the ID card number and the one-time code the customer typed, masked
+        "summary": "我的理赔到哪了 | 110***********0353 | ****** | 转人工",
         "verified_customer_id": None,
     }
 

@@ -236,6 +236,29 @@ async def test_bot_outage_hands_the_customer_to_people(service, sessions):
     assert stored.state == "queued" and stored.handoff_reason == "bot_unavailable"
 
 
+@pytest.mark.parametrize("bot_down", [False, True], ids=["bot's handoff", "bot outage"])
+async def test_a_handoff_summary_reaches_agents_and_events_masked(service, sessions, bot_down):
+    """Whatever the summary the bot (or an outage) hands over carries, agents, pushes
+    and events get ID card numbers, mobiles and codes masked."""
+    service.bot.down = bot_down
+    conversation, _ = await service.open("web", f"masked-{bot_down}")
+    typed = "转人工 身份证110105198604120353 手机13800138000 验证码 184457"
+    await service.customer_message(conversation.id, typed, wait_for_bot=True)
+    async with sessions() as session:
+        stored = await session.get(Conversation, conversation.id)
+        events = (
+            await session.scalars(
+                select(Event.data).where(
+                    Event.conversation_id == conversation.id, Event.kind == "handoff"
+                )
+            )
+        ).all()
+    masked = "转人工 身份证110***********0353 手机138****8000 验证码 ******"
+    assert stored.state == "queued" and stored.handoff_summary == masked
+    assert [data["summary"] for data in events] == [masked]
+    assert (await service.view(stored))["handoff_summary"] == masked
+
+
 async def test_assign_reply_resolve_and_reopen(service, sessions):
     agent = await make_agent(sessions)
     other = await make_agent(sessions, "a2")

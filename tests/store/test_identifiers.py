@@ -14,6 +14,7 @@ from store.identifiers import (
     make_claim_number,
     make_policy_number,
     mask_id_card,
+    mask_identifiers,
     mask_mobile,
 )
 
@@ -89,3 +90,26 @@ def test_masking_keeps_only_the_ends():
     assert mask_mobile("13800138000") == "138****8000"
     assert mask_id_card("1234") == "****"
     assert mask_mobile("") == ""
+
+
+@pytest.mark.parametrize(
+    ("typed", "kept"),
+    [
+        ("184457", "******"),  # a message that is only a one-time code
+        (" 0042 ", "******"),
+        ("验证码是 123456", "验证码是 ******"),
+        ("my code: 908172", "my code: ******"),
+        ("身份证 110105198604120353", "身份证 110***********0353"),
+        ("11010519491231002x", "110***********002X"),
+        ("手机 138 0013 8000", "手机 138****8000"),
+        ("+86 138-0013-8000", "138****8000"),
+        ("卡号6217000000000000017", "卡号**** **** **** 0017"),
+        # what agents need stays: amounts, dates, our own numbers
+        ("住院花了 120000 元", "住院花了 120000 元"),
+        ("2026-11-20 出院", "2026-11-20 出院"),
+        ("保单 P0000000000026", "保单 P0000000000026"),
+        ("claim C0000000000026", "claim C0000000000026"),
+    ],
+)
+def test_identifiers_in_free_text_are_masked(typed, kept):
+    assert mask_identifiers(typed) == kept
