@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from aiohttp import web
 
 from console.keys import service_key, sessions_key, tokens_key
-from console.pages import CSRF_COOKIE
+from console.pages import csrf_matches
 from desk import inputs
 from desk.errors import DeskError, error_body
 from desk.sign_in import COOKIE, agent_by_token, end_sessions, sign_in
@@ -43,7 +42,7 @@ async def api_errors(request: web.Request, handler):
 
     Integrators send a Bearer token. The console's own pages send their session
     cookie, and for anything that changes state also the page's CSRF token in
-    `X-CSRF-Token` (it must equal the CSRF cookie)."""
+    `X-CSRF-Token` (derived from the session, see `console.pages.csrf_token`)."""
     if not request.path.startswith("/api/"):
         return await handler(request)
     if request.path != "/api/v1/auth/login":
@@ -53,9 +52,7 @@ async def api_errors(request: web.Request, handler):
         else:
             token = request.cookies.get(COOKIE)
             if token and request.method not in SAFE_METHODS:
-                cookie = request.cookies.get(CSRF_COOKIE, "")
-                sent = request.headers.get(CSRF_HEADER, "")
-                if not cookie or not hmac.compare_digest(cookie, sent):
+                if not csrf_matches(request, request.headers.get(CSRF_HEADER, "")):
                     return error(403, "csrf", "The page's CSRF token is missing or wrong.")
         agent = await agent_by_token(request.app[sessions_key], request.app[tokens_key], token)
         if agent is None:

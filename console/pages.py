@@ -22,9 +22,23 @@ CSRF_COOKIE = "hd_csrf"
 
 
 def csrf_token(request: web.Request) -> str:
-    """The form token: the same random value in a strict cookie and a hidden
-    field (double submit), so another site cannot post our forms."""
+    """The form token. Signed in: derived from the session with the server's secret
+    (another site, even one that can plant cookies for our host, cannot match it).
+    Before signing in: the same random value in a strict cookie and a hidden field."""
+    session = request.cookies.get(COOKIE)
+    if session:
+        return request.app[tokens_key].csrf_for(session)
     return request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+
+
+def csrf_matches(request: web.Request, sent: str) -> bool:
+    session = request.cookies.get(COOKIE)
+    expected = (
+        request.app[tokens_key].csrf_for(session)
+        if session
+        else request.cookies.get(CSRF_COOKIE, "")
+    )
+    return bool(expected) and hmac.compare_digest(expected, sent)
 
 
 def secure_cookies(request: web.Request) -> bool:
@@ -72,8 +86,7 @@ def render(
 
 async def check_csrf(request: web.Request) -> dict:
     form = await request.post()
-    cookie, field = request.cookies.get(CSRF_COOKIE, ""), str(form.get("csrf", ""))
-    if not cookie or not hmac.compare_digest(cookie, field):
+    if not csrf_matches(request, str(form.get("csrf", ""))):
         raise web.HTTPForbidden(text="The form has expired; reload the page and try again.")
     return dict(form)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
+import hmac
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -53,7 +55,14 @@ def hash_password(password: str) -> str:
 class Tokens:
     def __init__(self, secret_key: str, max_age_seconds: int):
         self._serializer = URLSafeTimedSerializer(secret_key, salt="agent-token")
+        self._secret = secret_key.encode()
         self._max_age = max_age_seconds
+
+    def csrf_for(self, session_token: str) -> str:
+        """The form token of a signed-in session: derived from it with the server's
+        secret, so a cookie planted by another site cannot be matched by its forms."""
+        mac = hmac.new(self._secret, b"csrf|" + session_token.encode(), hashlib.sha256)
+        return mac.hexdigest()
 
     def issue(self, agent: Agent) -> str:
         return self._serializer.dumps({"a": agent.id, "v": agent.session_version or 0})

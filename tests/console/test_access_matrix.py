@@ -134,11 +134,12 @@ async def api_outcome(matrix: Matrix, door: Door, role: str, records: Records) -
 
 
 async def page_outcome(matrix: Matrix, door: Door, role: str, records: Records) -> Any:
-    cookies = f"{CSRF_COOKIE}={CSRF}"
+    cookies, csrf = f"{CSRF_COOKIE}={CSRF}", CSRF
     if role != "anonymous":
         cookies += f"; {COOKIE}={matrix.tokens[role]}"
+        csrf = matrix.client.app[tokens_key].csrf_for(matrix.tokens[role])
     url = matrix.client.base + door.path.format_map(records)
-    form = {**door.form(records), "csrf": CSRF} if door.form else None
+    form = {**door.form(records), "csrf": csrf} if door.form else None
     async with matrix.http.request(
         door.method, url, data=form, headers={"Cookie": cookies}, allow_redirects=False
     ) as response:

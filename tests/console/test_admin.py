@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import re
 
+import aiohttp
 import pytest
 from aiohttp import web
 from sqlalchemy import select
+from yarl import URL
 
 from console.admin import local_path
 from console.keys import sessions_key
@@ -50,7 +52,8 @@ async def sign_in(client, username: str, password: str = "pw") -> str:
         allow_redirects=False,
     )
     assert response.status == 303
-    return csrf
+    # Signed in, the forms carry a token derived from the session: read it off a page.
+    return csrf_of(await (await client.get("/login")).text())
 
 
 async def post_form(client, path: str, data: dict) -> str:
@@ -375,6 +378,35 @@ async def test_forms_without_their_token_are_refused(client):
     assert await stored_agent(client, "agent9") is None
     assert (await stored_agent(client, "admin1")).ui_language == "zh"
     assert csrf
+
+
+async def test_a_planted_csrf_cookie_does_not_pass_for_a_signed_in_agent(client):
+    """A page on a sibling host or port can set a cookie for ours, so a token that only
+    has to equal a cookie can be forged; the signed-in token is derived from the session."""
+    csrf = await sign_in(client, "admin1")
+    session = client.session.cookie_jar.filter_cookies(URL(client.base))["hd_session"].value
+    # the victim's browser sends their session and the planted cookie
+    cookies = {"Cookie": f"hd_session={session}; hd_csrf=planted"}
+    planted = {**NEW_AGENT, "capacity": "3", "csrf": "planted"}
+    async with aiohttp.ClientSession() as browser:
+        form = await browser.post(
+            f"{client.base}/admin/agents", data=planted, headers=cookies, allow_redirects=False
+        )
+        assert form.status == 403
+        api = await browser.put(
+            f"{client.base}/api/v1/me/language",
+            json={"language": "en"},
+            headers={**cookies, "X-CSRF-Token": "planted"},
+        )
+        assert api.status == 403 and (await api.json())["error"]["code"] == "csrf"
+    assert await stored_agent(client, "agent9") is None
+    # the session's own token passes, whatever the cookie says
+    saved = await post_form(client, "/admin/agents", {**NEW_AGENT, "capacity": "3", "csrf": csrf})
+    assert saved == "/admin?saved=1"
+    api = await client.put(
+        "/api/v1/me/language", json={"language": "en"}, headers={"X-CSRF-Token": csrf}
+    )
+    assert api.status == 200
 
 
 async def test_language_switch_never_redirects_off_site(client):

@@ -66,7 +66,9 @@ async def page_session(client, username: str) -> str:
         allow_redirects=False,
     )
     assert signed.status == 303
-    return csrf
+    # Signed in, the forms carry a token derived from the session: read it off a page.
+    page = await (await client.get("/login")).text()
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
 
 
 async def signed_in(client, headers=None) -> int:
