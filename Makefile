@@ -84,10 +84,12 @@ test: $(MODEL) lint test-core bot-checks test-stack
 
 # Everything that needs no trained model: store, actions, parsers, the core, the
 # channels and the console in-process, PostgreSQL and Redis. One worker per core,
-# a test file per worker at a time (each file's fixtures stay in one process).
+# a test file per worker at a time (each file's fixtures stay in one process), at a
+# lower priority: under `make -j2 test` they take what the training, the bot's
+# checks and the stack tests leave, and those are the longer road.
 test-core: setup
 	@echo "==> tests that need no trained model"
-	$(BIN)/pytest -ra -m "not stack" -n auto --dist loadfile
+	nice -n 10 $(BIN)/pytest -ra -m "not stack" -n auto --dist loadfile
 
 bot-checks: $(MODEL)
 	$(RASA) data validate --config config.yml --domain bot/domain --data bot/data --fail-on-warnings

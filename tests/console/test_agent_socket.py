@@ -52,6 +52,8 @@ class Console:
         self.base = base
         self.sio = socketio.AsyncClient(reconnection=False)
         self.pushes: list[tuple[str, dict]] = []
+        self.closed = asyncio.Event()  # set when the server closes the connection
+        self.sio.on("disconnect", self.closed.set, namespace="/agents")
         for event in ("conversation", "conversation_gone", "message", "note", "typing", "reminder"):
             self.sio.on(event, self._recorder(event), namespace="/agents")
 
@@ -83,6 +85,9 @@ class Console:
                     return data
             await asyncio.sleep(0.05)
         raise AssertionError(f"no {event} push; got {[k for k, _ in self.pushes]}")
+
+    async def wait_closed(self) -> None:
+        await asyncio.wait_for(self.closed.wait(), 10)
 
     async def disconnect(self) -> None:
         await self.sio.disconnect()

@@ -44,6 +44,7 @@ from store.models import (
     PolicyStatus,
     TaskStatus,
 )
+from tests.console.test_admin import sign_in
 from tests.console_app import start_console
 
 # 10:00 in Beijing on a weekday: "today" runs from 2026-11-04 16:00 UTC.
@@ -848,20 +849,6 @@ async def test_the_rest_api(client):
     )
     assert malformed.status == 400
     assert (await client.get("/api/v1/complaints", headers=trainer)).status == 403
-
-
-async def sign_in(client, username: str) -> str:
-    page = await (await client.get("/login")).text()
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
-    signed = await client.post(
-        "/login",
-        data={"username": username, "password": "pw", "csrf": csrf},
-        allow_redirects=False,
-    )
-    assert signed.status == 303
-    # Signed in, the forms carry a token derived from the session: read it off a page.
-    page = await (await client.get("/login")).text()
-    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
 
 
 async def test_the_pages_render_escape_and_need_their_token(client):

@@ -4,9 +4,6 @@ of role or team closes their consoles, which connect again with the new rights."
 
 from __future__ import annotations
 
-import asyncio
-import re
-
 import pytest
 import socketio
 from sqlalchemy import select
@@ -16,6 +13,8 @@ from desk.housekeeping import run_once
 from desk.sign_in import end_sessions
 from store.db import create_engine, session_factory
 from store.models import Agent
+from tests.console.test_admin import sign_in
+from tests.console.test_agent_socket import Console
 from tests.console.test_api import bearer, token
 from tests.console_app import start_console
 
@@ -29,48 +28,6 @@ async def client(sqlite_url):
     await client.close()
 
 
-class Console:
-    """An agent's console socket that notices being closed by the server."""
-
-    def __init__(self, base: str):
-        self.base = base
-        self.sio = socketio.AsyncClient(reconnection=False)
-        self.closed = asyncio.Event()
-        self.sio.on("disconnect", self.closed.set, namespace="/agents")
-
-    async def connect(self, agent_token: str) -> Console:
-        await self.sio.connect(
-            self.base,
-            namespaces=["/agents"],
-            auth={"token": agent_token},
-            headers={"Origin": self.base},
-            transports=["websocket"],
-            wait_timeout=5,
-        )
-        return self
-
-    async def queue(self) -> dict:
-        return await self.sio.call("queue", {}, namespace="/agents", timeout=10)
-
-    async def wait_closed(self) -> None:
-        await asyncio.wait_for(self.closed.wait(), 10)
-
-
-async def page_session(client, username: str) -> str:
-    """Signs in through the login page; the client's cookie jar holds the session."""
-    page = await (await client.get("/login")).text()
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
-    signed = await client.post(
-        "/login",
-        data={"username": username, "password": "pw", "csrf": csrf},
-        allow_redirects=False,
-    )
-    assert signed.status == 303
-    # Signed in, the forms carry a token derived from the session: read it off a page.
-    page = await (await client.get("/login")).text()
-    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
-
-
 async def signed_in(client, headers=None) -> int:
     return (await client.get("/api/v1/teams", headers=headers)).status
 
@@ -79,7 +36,7 @@ async def test_signing_out_of_the_page_ends_every_session_of_the_agent(client):
     api = bearer(await token(client, "agent1"))
     console = await Console(client.base).connect(await token(client, "agent1"))
     other = await Console(client.base).connect(await token(client, "agent2"))
-    csrf = await page_session(client, "agent1")
+    csrf = await sign_in(client, "agent1")
     assert (await client.get("/console", allow_redirects=False)).status == 200
     assert await signed_in(client, api) == 200
 
@@ -90,9 +47,9 @@ async def test_signing_out_of_the_page_ends_every_session_of_the_agent(client):
     # the old cookie, replayed, is no good either
     assert (await client.get("/console", allow_redirects=False)).headers["Location"] == "/login"
     # another agent is untouched; signing in again works
-    assert (await other.queue())["ok"]
+    assert (await other.call("queue"))["ok"]
     assert await signed_in(client, bearer(await token(client, "agent1"))) == 200
-    await other.sio.disconnect()
+    await other.disconnect()
 
 
 async def test_signing_out_of_the_api_ends_the_consoles_too(client):
@@ -128,21 +85,21 @@ async def test_a_new_team_closes_the_console_which_comes_back_in_the_new_team(cl
     admin = bearer(await token(client, "admin1"))
     agent_token = await token(client, "agent1")
     console = await Console(client.base).connect(agent_token)
-    assert (await console.queue())["me"]["team"] == "general"
+    assert (await console.call("queue"))["me"]["team"] == "general"
     agents = (await (await client.get("/api/v1/agents", headers=admin)).json())["agents"]
     agent_id = next(a["id"] for a in agents if a["username"] == "agent1")
     # a new display name changes no rights: the console stays
     renamed = await client.patch(
         f"/api/v1/agents/{agent_id}", headers=admin, json={"display_name": "王芳"}
     )
-    assert renamed.status == 200 and (await console.queue())["ok"]
+    assert renamed.status == 200 and (await console.call("queue"))["ok"]
     moved = await client.patch(f"/api/v1/agents/{agent_id}", headers=admin, json={"team": "claims"})
     assert moved.status == 200
     await console.wait_closed()
     # the sign-in still holds; the console connects again, in its new team's rooms
     again = await Console(client.base).connect(agent_token)
-    assert (await again.queue())["me"]["team"] == "claims"
-    await again.sio.disconnect()
+    assert (await again.call("queue"))["me"]["team"] == "claims"
+    await again.disconnect()
 
 
 async def test_a_sign_out_through_another_process_closes_consoles_at_the_next_round(client):
@@ -155,7 +112,7 @@ async def test_a_sign_out_through_another_process_closes_consoles_at_the_next_ro
         agent_id = await session.scalar(select(Agent.id).where(Agent.username == "agent1"))
     await end_sessions(sessions, agent_id)  # as another console process would
     await engine.dispose()
-    refused = await console.queue()  # refused at once
+    refused = await console.call("queue")  # refused at once
     assert refused["error"]["code"] == "unauthorised" and not console.closed.is_set()
     await run_once(service, grace_seconds=60)  # and closed by this process's next round
     await console.wait_closed()
