@@ -20,7 +20,7 @@ export RASA_TELEMETRY_ENABLED := false
 
 help:
 	@echo "make run    set up, train, seed demo data and start everything (http://127.0.0.1:8000)"
-	@echo "make test   set up, train and run the tests (make -j2 test: train while testing)"
+	@echo "make test   set up, train and run the tests (make -j3 test: train while testing)"
 	@echo "make setup | train | lint | nlu-report | bench | clean"
 
 ## Environments -------------------------------------------------------------------
@@ -77,7 +77,7 @@ $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 	  chromium fonts-noto-cjk
 
-# The model first, so that under `make -j2` (as CI runs it) it trains while the lint
+# The model first, so that under `make -j3` (as CI runs it) it trains while the lint
 # and the in-process tests run; the bot's checks and the tests of the whole stack
 # start as soon as it is trained, beside whatever in-process tests are left.
 test: $(MODEL) lint test-core bot-checks test-stack
@@ -85,7 +85,7 @@ test: $(MODEL) lint test-core bot-checks test-stack
 # Everything that needs no trained model: store, actions, parsers, the core, the
 # channels and the console in-process, PostgreSQL and Redis. One worker per core,
 # a test file per worker at a time (each file's fixtures stay in one process), at a
-# lower priority: under `make -j2 test` they take what the training, the bot's
+# lower priority: under `make -j3 test` they take what the training, the bot's
 # checks and the stack tests leave, and those are the longer road.
 test-core: setup
 	@echo "==> tests that need no trained model"
