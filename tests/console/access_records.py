@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +17,12 @@ from store.models import (
     Complaint,
     Conversation,
     ConversationState,
-    Customer,
     Document,
     FollowUp,
     Message,
     SenderKind,
 )
+from tests.console.test_casework import new_customer
 
 serial = itertools.count(1)
 
@@ -71,21 +71,8 @@ async def make_records(
     owner = staff["owner"]
     soon = datetime.now(UTC) + timedelta(days=2)
     async with sessions.begin() as session:
-        customer, stranger = (
-            Customer(
-                name=name,
-                id_card_number=f"11010119{n:08d}{k:02d}",
-                mobile=f"13{k}{n:08d}",
-                birth_date=date(1980, 1, 1),
-                gender="M",
-                province="河北",
-                city="保定",
-                city_tier=3,
-                has_social_insurance=False,
-                tags=[],
-            )
-            for k, name in ((8, "张伟"), (9, "李娜"))
-        )
+        customer = new_customer(n * 10 + 8, "张伟", f"138{n:08d}")
+        stranger = new_customer(n * 10 + 9, "李娜", f"139{n:08d}")
         session.add_all([customer, stranger])
         await session.flush()
 
