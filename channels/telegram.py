@@ -34,7 +34,6 @@ import json
 import logging
 import mimetypes
 import re
-import time
 from typing import Any
 
 import aiohttp
@@ -147,8 +146,6 @@ class Telegram(PushChannel):
         self._api = f"{api_base_url.rstrip('/')}/bot{token}"
         self._files = f"{api_base_url.rstrip('/')}/file/bot{token}"
         self._refusals = RateLimiter(REFUSAL_REPLIES_PER_MINUTE, REFUSAL_REPLIES_BURST)
-        # Chats Telegram asked us to leave alone for a while (429 retry_after).
-        self._paused: dict[str, float] = {}
         self._tasks: set[asyncio.Task] = set()
 
     # ---- in -------------------------------------------------------------------------
@@ -335,10 +332,6 @@ class Telegram(PushChannel):
 
     async def send(self, conversation: Conversation, message: dict[str, Any]) -> None:
         chat_id = conversation.external_user_id
-        paused = self._paused.get(chat_id, 0) - time.monotonic()
-        if paused > 0:
-            raise DeliveryFailed("Telegram asked to wait", retry_after=paused)
-        self._paused.pop(chat_id, None)
         language = "en" if conversation.language == "en" else "zh"
         parts = render_text(message, self.limits, language)
         keyboard = [
@@ -353,7 +346,7 @@ class Telegram(PushChannel):
             body: dict[str, Any] = {"chat_id": int(chat_id), "text": part}
             if keyboard and number == len(parts):
                 body["reply_markup"] = {"inline_keyboard": keyboard}
-            await self._call("sendMessage", body, chat_id)
+            await self._call("sendMessage", body)
 
     @staticmethod
     def _callback_data(conversation: Conversation, message: dict[str, Any]) -> list[str]:
@@ -376,7 +369,7 @@ class Telegram(PushChannel):
         """Tell the customer why (not stored: nothing of the refused item was)."""
         if self._refusals.allow(str(chat_id)):
             body = {"chat_id": chat_id, "text": refusal.text(language)}
-            self._background(self._call("sendMessage", body, str(chat_id)), "refusal")
+            self._background(self._call("sendMessage", body), "refusal")
 
     def _background(self, call, what: str) -> None:
         async def run() -> None:
@@ -394,7 +387,7 @@ class Telegram(PushChannel):
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def _call(self, method: str, body: dict[str, Any], chat_id: str | None = None) -> Any:
+    async def _call(self, method: str, body: dict[str, Any]) -> Any:
         """One Bot API call; its result, or DeliveryFailed. The URL holds the bot
         token, so it is never logged or put in a reason."""
         try:
@@ -416,8 +409,6 @@ class Telegram(PushChannel):
             parameters = answer.get("parameters") or {}
             retry_after = parameters.get("retry_after") if isinstance(parameters, dict) else None
             wait = float(retry_after) if isinstance(retry_after, int | float) else 1.0
-            if chat_id is not None:
-                self._paused[chat_id] = time.monotonic() + wait
             raise DeliveryFailed(reason, retry_after=wait)
         if code in (400, 403):
             # The user blocked the bot, the chat is gone, or Telegram will never take

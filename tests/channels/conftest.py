@@ -32,18 +32,29 @@ from web.stack import free_port
 @dataclass
 class FakeRasa:
     """Rasa's REST channel, scripted: `replies[text]` is what the bot answers to
-    `text` (unknown text is echoed); `delay` seconds pass before each answer."""
+    `text` (unknown text is echoed). After `hold()` the bot answers nothing until
+    the test calls `release()`: a bot as slow as the test wants, on any machine."""
 
     base: str = ""
     replies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     received: list[tuple[str, str]] = field(default_factory=list)
-    delay: float = 0.0
+    answered: int = 0
+    _gate: asyncio.Event | None = None
+
+    def hold(self) -> None:
+        self._gate = asyncio.Event()
+
+    def release(self) -> None:
+        if self._gate is not None:
+            self._gate.set()
+        self._gate = None
 
     async def webhook(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.received.append((body["sender"], body["message"]))
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        if self._gate is not None:
+            await self._gate.wait()
+        self.answered += 1
         replies = self.replies.get(body["message"], [{"text": f"echo: {body['message']}"}])
         return web.json_response([{"recipient_id": body["sender"], **r} for r in replies])
 

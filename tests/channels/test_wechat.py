@@ -161,12 +161,13 @@ async def test_buttons_become_numbered_options_and_a_number_picks_one(start, fak
 
 async def test_a_slow_bot_answers_by_the_customer_service_api(start, fake_rasa, wechat_api):
     app = await start(wechat_passive_reply_seconds=0.3)
-    fake_rasa.delay = 1.0
+    fake_rasa.hold()
     fake_rasa.replies["等待期是多久?"] = [{"text": "一般医疗险的等待期是30天。"}]
-    started = time.monotonic()
     answer = await reply_of(app, WeChatPush(), text_xml(OPENID, "等待期是多久?", 6200031))
     assert answer is None  # "success": WeChat shows nothing and does not retry
-    assert time.monotonic() - started < 1.0
+    assert fake_rasa.answered == 0  # answered within WeChat's window, not after the bot
+    assert wechat_api.send_requests == []
+    fake_rasa.release()
     await eventually(lambda: wechat_api.sent)
     assert wechat_api.sent == [
         {"touser": OPENID, "msgtype": "text", "text": {"content": "一般医疗险的等待期是30天。"}}
@@ -439,9 +440,10 @@ async def test_a_failed_send_is_retried_by_housekeeping_and_delivered_once(
     start, fake_rasa, wechat_api
 ):
     app = await start(wechat_passive_reply_seconds=0.2)
-    fake_rasa.delay = 0.5
+    fake_rasa.hold()
     wechat_api.fail_next(-1)  # "system busy"
     assert await reply_of(app, WeChatPush(), text_xml(OPENID, "理赔材料有哪些?", 6200301)) is None
+    fake_rasa.release()
     await app.settle()  # the bot answered late; pushing its answer failed once
     assert len(wechat_api.send_requests) == 1 and wechat_api.sent == []
     due = await app.delivery_due()
@@ -457,12 +459,15 @@ async def test_a_failed_send_is_retried_by_housekeeping_and_delivered_once(
 
 async def test_an_expired_token_is_renewed_and_the_message_sent(start, fake_rasa, wechat_api):
     app = await start(wechat_passive_reply_seconds=0.2)
-    fake_rasa.delay = 0.5
     push = WeChatPush()
+    fake_rasa.hold()
     assert await reply_of(app, push, text_xml(OPENID, "一", 6200401)) is None
+    fake_rasa.release()
     await eventually(lambda: len(wechat_api.sent) == 1)
     wechat_api.expire_tokens()
+    fake_rasa.hold()
     assert await reply_of(app, push, text_xml(OPENID, "二", 6200402)) is None
+    fake_rasa.release()
     await eventually(lambda: len(wechat_api.sent) == 2)
     assert wechat_api.texts_to(OPENID) == ["echo: 一", "echo: 二"]
     assert len(wechat_api.token_requests) == 2
@@ -472,9 +477,10 @@ async def test_an_expired_token_is_renewed_and_the_message_sent(start, fake_rasa
 
 async def test_a_customer_out_of_the_48_hour_window_is_given_up_on(start, fake_rasa, wechat_api):
     app = await start(wechat_passive_reply_seconds=0.2)
-    fake_rasa.delay = 0.5
+    fake_rasa.hold()
     wechat_api.fail_next(45015)
     assert await reply_of(app, WeChatPush(), text_xml(OPENID, "在吗", 6200501)) is None
+    fake_rasa.release()
     await eventually(lambda: app.rows("SELECT kind FROM events WHERE kind = 'delivery_failed'"))
     assert len(wechat_api.send_requests) == 1
     assert wechat_api.sent == []
