@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     # Origins allowed to embed the web widget (comma separated).
     widget_origins: str = ""
 
+    # Reverse proxies in front of the console (addresses or networks, comma separated):
+    # from their requests the client's address is read from X-Forwarded-For.
+    trusted_proxies: str = ""
+
     # Signs agent tokens and cookies. Generated and kept in var/ when not set.
     secret_key: str = ""
     token_max_age_seconds: int = 12 * 3600
