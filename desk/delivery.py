@@ -170,7 +170,7 @@ class PushChannel:
     @asynccontextmanager
     async def holding(self, conversation_id: int) -> AsyncIterator[None]:
         """While held, this process does not push the conversation's messages: the
-        request holding it may answer them itself (`take_pending`). Whatever is
+        request holding it may answer them itself (`answering`). Whatever is
         still owed when it lets go is flushed."""
         self._held[conversation_id] += 1
         try:
@@ -181,23 +181,32 @@ class PushChannel:
                 del self._held[conversation_id]
                 await self.flush(conversation_id)
 
-    async def take_pending(
-        self, conversation_id: int, accept=lambda messages: len(messages)
-    ) -> list[dict[str, Any]]:
+    @asynccontextmanager
+    async def answering(
+        self, conversation_id: int, accept: Callable[[list[dict[str, Any]]], int]
+    ) -> AsyncIterator[list[dict[str, Any]]]:
         """Claim the outbound messages still owed, for the caller to answer in its own
-        response. `accept(messages)` says how many of them (from the first) it will
-        answer; those are marked delivered, the rest stay owed."""
+        response (WeChat's passive reply). `accept(messages)` says how many of them
+        (from the first) it will answer; the block gets those. They count as
+        delivered only when the block ends without an error, that is once the
+        response is written; if it raises (the caller hung up, the request was
+        cancelled), they stay owed and are pushed like the rest."""
         async with self._locks.hold(conversation_id):
             lease = new_lease()
             claimed = await self._claim(conversation_id, lease, self.clock())
             if claimed is None:
-                return []
+                yield []  # another process is sending them, or they wait for a retry
+                return
             delivered_seq, _ = claimed
-            owed = await self._owed(conversation_id, delivered_seq)
-            taken = owed[: accept(owed)] if owed else []
+            try:
+                owed = await self._owed(conversation_id, delivered_seq)
+                taken = owed[: accept(owed)] if owed else []
+                yield taken
+            except BaseException:
+                await self._release(conversation_id, lease, caught_up=False)
+                raise
             upto = taken[-1]["seq"] if taken else None
             await self._release(conversation_id, lease, len(taken) == len(owed), upto)
-            return taken
 
     async def flush(self, conversation_id: int, now: datetime | None = None) -> None:
         """Send what the conversation is owed, in order, until done, a failure, or the
