@@ -13,16 +13,18 @@ In (the app's backend calls us; every request signed, see `authenticate`):
 
 Signing: `X-Key-Id` names a key of APP_API_KEYS; `X-Timestamp` is unix seconds
 (refused outside REPLAY_WINDOW_SECONDS); `X-Signature` is
-`sha256=<hex HMAC-SHA256(secret, "<timestamp>." + signed)>`, where `signed` is the
-raw request body for POST and `"<METHOD> <request target>"` (for example
-`GET /channels/app/v1/conversations/u1/messages?after=3`, exactly as sent on the
-request line) for GET, so a signed read cannot be replayed against another path.
+`sha256=<hex HMAC-SHA256(secret, canonical)>`, where `canonical` (see `canonical`)
+is five lines: the method, the request target (path and query, exactly as on the
+request line), the timestamp, the `Idempotency-Key` header (empty without one)
+and the hex SHA-256 of the body. So a captured request cannot be replayed under
+another key, on another path or with another method.
 
 Out: each outbound message is POSTed to APP_WEBHOOK_URL as {"event": "message",
-"conversation_id", "user_id", "message": {...}}, signed the same way with
-APP_WEBHOOK_SECRET over the body, with `Idempotency-Key: <message uid>`. A 2xx
-means delivered; 429, 408, 5xx, timeouts and network errors are retried with
-backoff, in order; any other 4xx gives that message up."""
+"conversation_id", "user_id", "message": {...}}, with `Idempotency-Key: <message
+uid>`, signed the same way with APP_WEBHOOK_SECRET (the target being the path and
+query of APP_WEBHOOK_URL). A 2xx means delivered; 429, 408, 5xx, timeouts and
+network errors are retried with backoff, in order; any other 4xx gives that
+message up."""
 
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ import math
 import time
 import zlib
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -101,9 +104,25 @@ class AppMessage(Body):
     }
 
 
-def sign(secret: str, timestamp: str, signed: bytes) -> str:
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + signed, hashlib.sha256)
-    return f"sha256={digest.hexdigest()}"
+def canonical(method: str, target: str, timestamp: str, key: str, body: bytes) -> bytes:
+    """What a signature covers, one line each: the method, the request target (path
+    and query as on the request line), the timestamp, the idempotency key ("" for
+    none) and the hex SHA-256 of the body. No line can hold a line break (the body
+    is hashed), so no two requests share one."""
+    lines = [method.upper(), target, timestamp, key, hashlib.sha256(body).hexdigest()]
+    return "\n".join(lines).encode()
+
+
+def sign(secret: str, method: str, target: str, timestamp: str, key: str, body: bytes) -> str:
+    """`X-Signature` of a request, ours to the app and the app's to us alike."""
+    message = canonical(method, target, timestamp, key, body)
+    return f"sha256={hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()}"
+
+
+def request_target(url: str) -> str:
+    """The path and query of `url`, as they go on the request line."""
+    parts = urlsplit(url)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
 def _sha(text: str) -> str:
@@ -147,7 +166,7 @@ class AppApi(PushChannel):
 
     # ---- authentication ---------------------------------------------------------------
 
-    def authenticate(self, request: web.Request, signed: bytes) -> str:
+    def authenticate(self, request: web.Request, body: bytes = b"") -> str:
         """The key id that signed the request, or ApiError 401."""
         key_id = request.headers.get("X-Key-Id", "")
         secret = self._keys.get(key_id)
@@ -158,8 +177,10 @@ class AppApi(PushChannel):
             raise ApiError(401, "unauthorised", "X-Timestamp must be unix seconds.")
         if abs(time.time() - int(timestamp)) > self.replay_window:
             raise ApiError(401, "unauthorised", "The timestamp is outside the replay window.")
+        key = request.headers.get("Idempotency-Key", "")
+        expected = sign(secret, request.method, request.raw_path, timestamp, key, body)
         sent = request.headers.get("X-Signature", "").strip()
-        if not hmac.compare_digest(sent.encode(), sign(secret, timestamp, signed).encode()):
+        if not hmac.compare_digest(sent.encode(), expected.encode()):
             raise ApiError(401, "unauthorised", "The signature does not match.")
         return key_id
 
@@ -263,7 +284,7 @@ class AppApi(PushChannel):
     async def get_messages(self, request: web.Request) -> web.Response:
         """Catch up by cursor: the user's current conversation after `after`."""
         try:
-            self.authenticate(request, f"{request.method} {request.raw_path}".encode())
+            self.authenticate(request)
             after = _query_int(request, "after", 0, 0, MAX_ID)
             limit = _query_int(request, "limit", 100, 1, 500)
         except ApiError as exc:
@@ -313,10 +334,11 @@ class AppApi(PushChannel):
             separators=(",", ":"),
         ).encode()
         timestamp = str(int(time.time()))
+        target = request_target(self.webhook_url)
         headers = {
             "Content-Type": "application/json",
             "X-Timestamp": timestamp,
-            "X-Signature": sign(self._webhook_secret, timestamp, body),
+            "X-Signature": sign(self._webhook_secret, "POST", target, timestamp, key, body),
             "Idempotency-Key": key,
         }
         try:

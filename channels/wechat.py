@@ -14,9 +14,11 @@ MsgId) up to three times when it gets no answer. So a message's request holds th
 conversation (no pushes meanwhile), hands the message to the conversation service
 waiting up to `WECHAT_PASSIVE_REPLY_SECONDS` for the bot, and answers whatever is
 owed by then in one text reply (as much as fits WeChat's 2048 bytes, whole messages
-only). Everything else (a slow bot, the rest of a long answer, agents' replies,
-queue updates) goes by the customer-service message API, `message/custom/send`,
-through the delivery cursor of `PushChannel`: in order, retried with backoff.
+only); what the reply answers counts as delivered once the reply is written (if
+WeChat hung up, it is still owed and goes by the API). Everything else (a slow
+bot, the rest of a long answer, agents' replies, queue updates) goes by the
+customer-service message API, `message/custom/send`, through the delivery cursor
+of `PushChannel`: in order, retried with backoff.
 
 The wire protocol (signatures, replay guard, safe mode, the XML) is in
 `channels.wechat_protocol`, the two API calls (access token, customer-service
@@ -24,10 +26,10 @@ text) in `channels.wechat_api`."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -48,7 +50,7 @@ from channels.wechat_protocol import (
     read_limited,
     text_of,
 )
-from desk.delivery import DeliveryFailed, PushChannel, render_text
+from desk.delivery import PushChannel, render_text
 from desk.intake import Attachment, Inbound, Limits, Received, Refusal
 from store.models import Conversation
 
@@ -199,7 +201,7 @@ class WeChat(PushChannel):
             refusal = Refusal("unsupported", f"WeChat {what}s are not supported")
             log.warning("WeChat %s from %s refused: %s", what, openid, refusal.message)
             text = f"{refusal.text('zh')}\n{refusal.text('en')}"
-            return await self._reply(request, message, text, reply_nonce)
+            return self._reply_to(message, text, reply_nonce)
 
         if inbound.event == "unsubscribe":
             await self.service.receive(CHANNEL, inbound)
@@ -213,41 +215,49 @@ class WeChat(PushChannel):
                 CHANNEL, inbound, wait_for_bot=self.passive_seconds
             )
             target = received.conversation or conversation
-            taken: list[dict[str, Any]]
             if time.monotonic() - started > REPLY_DEADLINE_SECONDS:
                 # Too late for WeChat to take an answer: everything goes by the API.
                 log.warning("WeChat message from %s took too long for a passive reply", openid)
-                text, taken = "", []
+                notice: str | None = ""
             else:
-                text, taken = await self._passive_text(received, target.id, openid)
-            response = await self._reply(request, message, text, reply_nonce)
+                notice = self._notice(received, openid)
+            response = self._reply_to(message, notice or "", reply_nonce)
             try:
-                # Sent before letting go, so that what did not fit is pushed after it.
-                await response.write_eof()
+                if notice is not None:
+                    await self._write(request, response)
+                else:
+                    parts: list[str] = []
+                    async with self.answering(target.id, self._fitting(parts, received.language)):
+                        response = self._reply_to(message, "\n\n".join(parts), reply_nonce)
+                        # What the reply answers counts as delivered only once it is
+                        # written; written before letting go, so that what did not
+                        # fit is pushed after it.
+                        await self._write(request, response)
             except ConnectionError:
-                log.warning("WeChat hung up before our reply to %s; sending it by the API", openid)
-                self._push_taken(target, taken)
+                # Whatever the reply answered is still owed: pushed when we let go.
+                log.warning("WeChat hung up before our reply to %s; it goes by the API", openid)
         return response
 
-    async def _passive_text(
-        self, received: Received, conversation_id: int, openid: str
-    ) -> tuple[str, list[dict[str, Any]]]:
-        """The text of the passive reply, and the messages it answers."""
+    def _notice(self, received: Received, openid: str) -> str | None:
+        """The reply when it answers no message of the bot's (a refusal, a resend;
+        "" for none), or None when the reply answers what the conversation is owed."""
         if received.refusal is not None:
             if received.refusal.code == "rate_limited":
-                return self._rate_notice(openid, received), []
-            return received.refusal.text(received.language), []
+                return self._rate_notice(openid, received)
+            return received.refusal.text(received.language)
         if received.duplicate:
             # WeChat's retry of a message we already have: answered once already (or
             # the answer is still coming by the customer-service API).
             seq = (received.message or {}).get("seq")
             log.info("WeChat resent message %s of %s; stored once, answered once", seq, openid)
-            return "", []
-        language = received.language
-        parts: list[str] = []
+            return ""
+        return None
+
+    def _fitting(self, parts: list[str], language: str) -> Callable[[list[dict[str, Any]]], int]:
+        """`accept` for a passive reply: how many whole messages fit one reply (the
+        rest are pushed after it), their text collected in `parts`."""
 
         def fits(messages: list[dict[str, Any]]) -> int:
-            """How many whole messages fit one reply (the rest are pushed after it)."""
             taken = 0
             for message in messages:
                 candidate = parts + render_text(message, self.limits, language)
@@ -257,28 +267,7 @@ class WeChat(PushChannel):
                 taken += 1
             return taken
 
-        taken = await self.take_pending(conversation_id, accept=fits)
-        return ("\n\n".join(parts) if taken else ""), taken
-
-    def _push_taken(self, conversation: Conversation, taken: list[dict[str, Any]]) -> None:
-        """Messages claimed for a reply WeChat did not take: best effort by the API."""
-
-        async def push() -> None:
-            for message in taken:
-                try:
-                    await self.send(conversation, message)
-                except DeliveryFailed as failure:
-                    log.error(
-                        "WeChat: message %s of conversation %s lost with its reply: %s",
-                        message["seq"],
-                        conversation.id,
-                        failure.reason,
-                    )
-
-        if taken:
-            task = asyncio.create_task(push())
-            self._flushes.add(task)
-            task.add_done_callback(self._flushes.discard)
+        return fits
 
     def _rate_notice(self, openid: str, received: Received) -> str:
         now = time.monotonic()
@@ -292,20 +281,22 @@ class WeChat(PushChannel):
         assert received.refusal is not None
         return received.refusal.text(received.language)
 
-    async def _reply(
-        self, request: web.Request, message: Any, text: str, reply_nonce: str | None
-    ) -> web.StreamResponse:
-        if not text:
-            response = no_reply()
-        else:
-            xml = TextReply(source=message.target, target=message.source, content=cdata(text))
-            body = xml.render()
-            if reply_nonce is not None:
-                assert self.crypto is not None
-                body = self.crypto.encrypt_message(body, reply_nonce)
-            response = web.Response(text=body, content_type="application/xml")
+    @staticmethod
+    async def _write(request: web.Request, response: web.StreamResponse) -> None:
+        """Hand the reply to WeChat; ConnectionError if WeChat is no longer there."""
         await response.prepare(request)
-        return response
+        await response.write_eof()
+
+    def _reply_to(self, message: Any, text: str, reply_nonce: str | None) -> web.Response:
+        """The passive reply with `text` (WeChat's "success" for none)."""
+        if not text:
+            return no_reply()
+        xml = TextReply(source=message.target, target=message.source, content=cdata(text))
+        body = xml.render()
+        if reply_nonce is not None:
+            assert self.crypto is not None
+            body = self.crypto.encrypt_message(body, reply_nonce)
+        return web.Response(text=body, content_type="application/xml")
 
     # ---- PushChannel: the customer-service message API --------------------------------
 

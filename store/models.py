@@ -276,7 +276,10 @@ class Conversation(Base):
     # the highest sequence number delivered, and the retry state of the next one.
     delivered_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     delivery_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # When the next retry is due, or while a flush holds the lease, when the lease
+    # lapses; `delivery_lease` is the holding flush's token (None: nobody holds it).
     delivery_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivery_lease: Mapped[str | None] = mapped_column(String(32))
     delivery_error: Mapped[str | None] = mapped_column(String(255))
 
     assigned_agent: Mapped[Agent | None] = relationship()

@@ -318,8 +318,11 @@ class Updates:
 # ---- the insurer's app -----------------------------------------------------------------
 
 
-def signature(secret: str, timestamp: str, signed: bytes) -> str:
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + signed, hashlib.sha256)
+def signature(secret: str, method: str, target: str, timestamp: str, key: str, body: bytes) -> str:
+    """HMAC-SHA256 over the canonical request as the README gives it: method, target
+    (path and query), timestamp, idempotency key and the body's SHA-256, a line each."""
+    lines = [method, target, timestamp, key, hashlib.sha256(body).hexdigest()]
+    digest = hmac.new(secret.encode(), "\n".join(lines).encode(), hashlib.sha256)
     return f"sha256={digest.hexdigest()}"
 
 
@@ -334,17 +337,17 @@ class AppSigner:
         self,
         body: bytes = b"",
         *,
+        target: str,
         method: str = "POST",
-        target: str = "",
         timestamp: int | None = None,
         idempotency_key: str | None = None,
     ) -> dict[str, str]:
         ts = str(int(time.time()) if timestamp is None else timestamp)
-        signed = body if method == "POST" else f"{method} {target}".encode()
+        key = idempotency_key or ""
         headers = {
             "X-Key-Id": self.key_id,
             "X-Timestamp": ts,
-            "X-Signature": signature(self.secret, ts, signed),
+            "X-Signature": signature(self.secret, method, target, ts, key, body),
         }
         if method == "POST":
             headers["Content-Type"] = "application/json"
@@ -406,7 +409,9 @@ class FakeAppWebhook:
         timestamp = request.headers.get("X-Timestamp", "")
         sent = request.headers.get("X-Signature", "")
         fresh = timestamp.isdigit() and abs(time.time() - int(timestamp)) <= self.replay_window
-        valid = fresh and hmac.compare_digest(sent, signature(self.secret, timestamp, raw))
+        key = request.headers.get("Idempotency-Key", "")
+        expected = signature(self.secret, request.method, request.raw_path, timestamp, key, raw)
+        valid = fresh and hmac.compare_digest(sent, expected)
         try:
             body = json.loads(raw)
         except ValueError:

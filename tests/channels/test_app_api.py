@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from tests.channels.fake_providers import AppSigner, FakeAppWebhook
+from channels.app_api import sign
+from tests.channels.fake_providers import AppSigner, FakeAppWebhook, signature
 
+README = Path(__file__).parents[2] / "README.md"
 HOOK_SECRET = "hook-secret-0123456789"
 SIGNER = AppSigner("app1", "s3cret-app1")
 MESSAGES = "/channels/app/v1/messages"
@@ -36,7 +40,7 @@ async def desk(channel_app, webhook):
 
 async def send(desk, body, key: str | None = "k-1", signer: AppSigner = SIGNER, **signing):
     raw = json.dumps(body, ensure_ascii=False).encode()
-    headers = signer.headers(raw, idempotency_key=key, **signing)
+    headers = signer.headers(raw, target=MESSAGES, idempotency_key=key, **signing)
     return await desk.client.post(MESSAGES, data=raw, headers=headers)
 
 
@@ -79,6 +83,10 @@ async def test_a_signed_message_is_answered_through_the_signed_webhook(desk, web
     assert message["text"] == "echo: 我的理赔到哪一步了"
     assert message["sender"] == "bot" and message["seq"] == 2
     assert delivery.headers["Idempotency-Key"] == message["uid"]
+    # The signature covers the key: the same body under another key does not verify.
+    timestamp = delivery.headers["X-Timestamp"]
+    forged = signature(HOOK_SECRET, "POST", "/hooks/desk", timestamp, "other", delivery.raw)
+    assert delivery.headers["X-Signature"] != forged
     assert fake_rasa.received[0][1] == "我的理赔到哪一步了"
     (profile,) = desk.rows("SELECT profile FROM channel_identities")[0]
     assert json.loads(profile)["name"] == "张伟"
@@ -110,7 +118,7 @@ async def test_unsigned_unknown_and_stale_requests_are_refused_and_nothing_store
         assert response.status == 401
         assert (await response.json())["error"]["code"] == "unauthorised"
     # A signature over one body does not cover another.
-    headers = SIGNER.headers(json.dumps(body).encode(), idempotency_key="k")
+    headers = SIGNER.headers(json.dumps(body).encode(), target=MESSAGES, idempotency_key="k")
     tampered = await desk.client.post(
         MESSAGES, data=json.dumps({**body, "user_id": "u-3"}), headers=headers
     )
@@ -119,6 +127,55 @@ async def test_unsigned_unknown_and_stale_requests_are_refused_and_nothing_store
     assert (await send(desk, body, signer=AppSigner("app2", "s3cret-app2"))).status == 201
     assert [(seq, sender) for seq, sender, _ in stored(desk)][:1] == [(1, "customer")]
     assert desk.rows("SELECT count(*) FROM conversations") == [(1,)]
+
+
+async def test_a_captured_request_replayed_with_anything_changed_is_refused(desk, webhook):
+    raw = json.dumps({"user_id": "u-11", "text": "第一次"}, ensure_ascii=False).encode()
+    headers = SIGNER.headers(raw, target=MESSAGES, idempotency_key="k-captured")
+    assert (await desk.client.post(MESSAGES, data=raw, headers=headers)).status == 201
+    # The very same request again is the same message, not a second one.
+    again = await desk.client.post(MESSAGES, data=raw, headers=headers)
+    assert (again.status, (await again.json())["duplicate"]) == (200, True)
+    target = "/channels/app/v1/conversations/u-11/messages"
+    read = SIGNER.headers(method="GET", target=target)
+    assert (await desk.client.get(target, headers=read)).status == 200
+    replays = {
+        # within the window, under a new key: it would be stored as a new message
+        "another key": await desk.client.post(
+            MESSAGES, data=raw, headers={**headers, "Idempotency-Key": "k-replayed"}
+        ),
+        "another path": await desk.client.post(f"{MESSAGES}?again=1", data=raw, headers=headers),
+        "another user's path": await desk.client.get(
+            "/channels/app/v1/conversations/u-12/messages", headers=read
+        ),
+        "another method": await desk.client.head(target, headers=read),
+        # the read's signature presented for a POST of what it was once computed over
+        "a read as a body": await desk.client.post(
+            MESSAGES, data=f"GET {target}".encode(), headers={**read, "Idempotency-Key": "k"}
+        ),
+    }
+    assert {why: r.status for why, r in replays.items()} == {why: 401 for why in replays}
+    assert [text for _, sender, text in stored(desk) if sender == "customer"] == ["第一次"]
+
+
+async def test_the_readmes_signing_example_is_accepted(desk, webhook):
+    section = README.read_text().split("### The insurer's app (REST API)")[1].split("\n## ")[0]
+    [code] = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert '"<secret>"' in code and '"https://<host>"' in code
+    code = code.replace('"<secret>"', repr(SIGNER.secret)).replace(
+        '"https://<host>"', repr(desk.base)
+    )
+    namespace: dict = {}
+    await asyncio.to_thread(exec, code, namespace)
+    answer, page = namespace["answer"], namespace["page"]
+    assert (answer["seq"], answer["duplicate"]) == (1, False)
+    assert page["conversation_id"] == answer["conversation_id"]
+    assert page["messages"][0]["text"] == "我的理赔到哪一步了"
+    # and the worked example under it is what the desk computes
+    body = b'{"user_id": "u-1001", "text": "hi"}'
+    key = "9b1de7a2-5c4f-4e0b-8a61-3f2d7c9e0b14"
+    expected = sign("s3cret", "POST", MESSAGES, "1764825600", key, body)
+    assert f"`{expected}`" in section
 
 
 async def test_an_idempotent_repeat_is_stored_once(desk, webhook, fake_rasa):
@@ -263,7 +320,7 @@ async def test_a_flood_is_refused_with_retry_after(channel_app, webhook):
 async def test_malformed_oversized_and_refused_bodies(desk, webhook):
     async def signed_raw(raw: bytes, key="k"):
         return await desk.client.post(
-            MESSAGES, data=raw, headers=SIGNER.headers(raw, idempotency_key=key)
+            MESSAGES, data=raw, headers=SIGNER.headers(raw, target=MESSAGES, idempotency_key=key)
         )
 
     async def code(response):

@@ -221,8 +221,33 @@ async def test_a_held_conversation_is_answered_by_the_holder(channel_app, fake_r
     conversation, _ = await desk.service.open("fake", "u1")
     async with channel.holding(conversation.id):
         await desk.service.receive("fake", Inbound("u1", text="你好"), wait_for_bot=5)
-        taken = await channel.take_pending(conversation.id, accept=lambda owed: 1)
-        assert [m["text"] for m in taken] == ["一"]
+        async with channel.answering(conversation.id, accept=lambda owed: 1) as taken:
+            assert [m["text"] for m in taken] == ["一"]
         assert channel.sent == []
     # what the holder did not answer is pushed when it lets go
     assert channel.sent == [("u1", ["二"])]
+    assert desk.rows("SELECT delivered_seq, last_seq FROM conversations") == [(3, 3)]
+
+
+@pytest.mark.parametrize("failure", [ConnectionResetError, asyncio.CancelledError])
+async def test_an_answer_the_holder_could_not_give_is_pushed_once(channel_app, fake_rasa, failure):
+    """The holder's response did not go (the connection broke while it was written,
+    or the request was cancelled): what it was to answer is still owed."""
+    desk = await channel_app()
+    channel = Recorder(desk.service)
+    desk.service.add_channel(channel)
+    fake_rasa.replies["你好"] = [{"text": "一"}, {"text": "二"}]
+    conversation, _ = await desk.service.open("fake", "u1")
+    with pytest.raises(failure):
+        async with channel.holding(conversation.id):
+            await desk.service.receive("fake", Inbound("u1", text="你好"), wait_for_bot=5)
+            async with channel.answering(conversation.id, accept=lambda owed: 2) as taken:
+                assert [m["text"] for m in taken] == ["一", "二"]
+                raise failure()
+    assert channel.sent == [("u1", ["一"]), ("u1", ["二"])]
+    assert await channel.retry_due(datetime.now(UTC) + timedelta(hours=1)) == 0
+    assert len(channel.sent) == 2
+    [(delivered, last, due, lease)] = desk.rows(
+        "SELECT delivered_seq, last_seq, delivery_due_at, delivery_lease FROM conversations"
+    )
+    assert delivered == last == 3 and due is None and lease is None

@@ -6,11 +6,15 @@ fake of WeChat's customer-service API."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
+from aiohttp import web
 
+from channels import wechat
 from desk.sign_in import hash_password
 from store.models import Agent, AgentRole
 from tests.channels.fake_wechat import (
@@ -24,6 +28,7 @@ from tests.channels.fake_wechat import (
     message_xml,
     text_xml,
 )
+from web.stack import free_port
 
 OPENID = "oV3kq5Hx2yS9dLmN0pQrStUvWxY1"
 PATH = "/channels/wechat"
@@ -132,7 +137,9 @@ async def test_text_gets_the_bots_answer_as_the_passive_reply(start, fake_rasa, 
         (1, "customer", "我的理赔到哪一步了?", "6200001"),
         (2, "bot", "请提供您的理赔案件号,我帮您查询进度。", None),
     ]
-    # Answered passively: nothing went by the API, and nothing is owed.
+    # Answered passively: once the reply is written nothing is owed (the request
+    # moves the cursor after writing it), and nothing went by the API.
+    await eventually(lambda: app.rows("SELECT delivered_seq FROM conversations") == [(2,)])
     assert wechat_api.send_requests == []
     assert app.rows("SELECT delivered_seq, channel, external_user_id FROM conversations") == [
         (2, "wechat", OPENID)
@@ -251,6 +258,61 @@ async def test_an_agents_reply_after_handoff_goes_by_the_api(start, fake_rasa, w
     assert answer is None
     assert len(fake_rasa.received) == asked
     assert messages(app)[-1][1:3] == ("customer", "我想查一下住院理赔")
+
+
+async def production_listener(app) -> tuple[int, web.Server, web.ServerRunner]:
+    """Another listener on the running app that, like `web.run_app` in production,
+    lets a request's handler run on when the caller hangs up (the test server
+    cancels the handler instead)."""
+    server = app.app._make_handler(handler_cancellation=False)
+    runner = web.ServerRunner(server)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return port, server, runner
+
+
+async def test_a_passive_reply_wechat_hung_up_on_is_still_owed(
+    start, fake_rasa, wechat_api, monkeypatch, caplog
+):
+    """WeChat gives up on a request (its 5 s are over, the network broke) while the
+    bot is answering: the reply cannot be written, so its answer is still owed. It
+    goes by the customer-service API, through the cursor: retried when WeChat's API
+    is busy, and delivered once."""
+    monkeypatch.setattr(wechat, "REPLY_DEADLINE_SECONDS", 60)  # never too late here
+    app = await start(wechat_passive_reply_seconds=4.9)
+    port, server, runner = await production_listener(app)
+    try:
+        fake_rasa.hold()
+        signed = WeChatPush().message(text_xml(OPENID, "理赔多久到账?", 6200071), OPENID)
+        body = signed.body.encode()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            f"POST {PATH}?{urlencode(signed.params)} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Content-Type: text/xml\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        await writer.drain()
+        await eventually(lambda: fake_rasa.received)  # the bot is on it
+        [connection] = server.connections
+        writer.close()  # WeChat hangs up
+        await writer.wait_closed()
+        await eventually(lambda: connection.transport is None)  # and we notice
+        wechat_api.fail_next(-1)  # WeChat's API is busy the first time
+        with caplog.at_level(logging.WARNING, logger="channels.wechat"):
+            fake_rasa.release()
+            await eventually(lambda: app.rows("SELECT delivery_error FROM conversations")[0][0])
+        assert "WeChat hung up before our reply" in caplog.text
+        assert len(wechat_api.send_requests) == 1 and wechat_api.sent == []
+        due = await app.delivery_due()
+        await app.housekeeping(due)
+        for hours in (1, 2):  # later rounds: nothing is owed any more
+            await app.housekeeping(due + timedelta(hours=hours))
+        assert wechat_api.texts_to(OPENID) == ["echo: 理赔多久到账?"]
+        assert len(wechat_api.send_requests) == 2
+        assert app.rows("SELECT delivered_seq, delivery_lease FROM conversations") == [(2, None)]
+    finally:
+        await runner.cleanup()
 
 
 async def test_wechats_retry_of_a_message_is_stored_once_and_answered_once(
