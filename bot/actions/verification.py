@@ -27,6 +27,7 @@ from store.verification import (
     CodeCheck,
     Outcome,
     check_code,
+    identifier_in,
     identify,
     minutes,
     resend,
@@ -91,6 +92,11 @@ class VerificationSlots:
         if verified_customer(tracker) is not None:
             return {"otp_code": VERIFIED}
         rules = verification_rules()
+        if identifier_in(str(value or "")):
+            # A policy or ID number again (the first was mistyped, say): start over.
+            return await self.validate_identity_number(value, dispatcher, tracker, domain) | {
+                "otp_code": None
+            }
         async with sessions().begin() as session:
             result = await check_code(session, rules, tracker.sender_id, str(value or ""))
             match result.outcome:

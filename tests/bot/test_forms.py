@@ -194,6 +194,19 @@ async def test_known_and_unknown_numbers_get_the_same_answer(store):
     assert (await identify_as("P123"))[1] == [_said("utter_identity_invalid")]
 
 
+async def test_a_number_given_again_for_the_code_starts_over(store):
+    await identify_as(UNKNOWN)  # mistyped
+    result, messages = await enter_code(f"不对,是 {LTM}")
+    assert (result, messages) == (
+        {"identity_number": "identified", "otp_code": None},
+        [_said("utter_code_sent")],
+    )
+    async with common.sessions()() as session:
+        sms = await session.scalar(select(SmsOutbox).where(SmsOutbox.mobile == "13800138000"))
+    code = sms.text.split("验证码是")[1][:6]
+    assert (await enter_code(code))[0] == {"otp_code": "verified", "customer_id": 1}
+
+
 async def test_a_locked_verification_says_how_long_and_offers_a_person(store, monkeypatch):
     await identify_as(LTM)
     for _ in range(4):
