@@ -77,6 +77,13 @@ class Settings(BaseSettings):
     # A channel identity verified within this many days starts new conversations
     # verified (WeChat, Telegram and app users need not verify every time).
     verified_identity_days: float = Field(default=30, ge=0)
+    # One-time codes: how many are sent per customer and per mobile number, an hour
+    # and a day; how many identifications (policy or ID numbers) one chat session and
+    # one client address may try an hour. Past a limit, verifying pauses for a while.
+    verification_codes_per_hour: int = Field(default=3, ge=1)
+    verification_codes_per_day: int = Field(default=10, ge=1)
+    verification_identifications_per_session: int = Field(default=5, ge=1)
+    verification_identifications_per_address: int = Field(default=20, ge=1)
     # Signed requests (WeChat, the app API) with timestamps further off are refused.
     replay_window_seconds: int = Field(default=300, ge=1)
 

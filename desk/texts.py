@@ -227,4 +227,7 @@ ACTION_TEXTS: dict[str, Pair] = {
     "tomorrow": ("明天", "tomorrow"),
     "day_after_tomorrow": ("后天", "the day after tomorrow"),
     "callback_on_file_button": ("本机 {mobile}", "My number {mobile}"),
+    # How long verification is paused (bot/actions/verification.py).
+    "wait_minutes": ("{minutes} 分钟", "{minutes} minute(s)"),
+    "wait_hours": ("{hours} 小时", "{hours} hour(s)"),
 }

@@ -500,15 +500,34 @@ class OtpChallenge(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_uid: Mapped[str] = mapped_column(String(64), index=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    # None for a number that is not on file: its code step leads nowhere.
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    # Whom the limits count against: `customer:<id>`, or `number:<digest>` for an
+    # unknown number (a keyed digest, never the number itself).
+    subject: Mapped[str] = mapped_column(String(64), index=True)
     # Set when the code goes to a number other than the one on file (a callback number).
     mobile: Mapped[str | None] = mapped_column(String(20))
+    # Keyed digests of the number the code went to and of the client's address.
+    mobile_digest: Mapped[str | None] = mapped_column(String(32), index=True)
+    address_digest: Mapped[str | None] = mapped_column(String(32), index=True)
     code_hash: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class VerificationLock(Base):
+    """A pause in verifying: for a customer, an unknown number, a mobile number, a
+    session or a client address (`key`, e.g. `customer:1`, `mobile:<digest>`)."""
+
+    __tablename__ = "verification_locks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(96), index=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class SmsOutbox(Base):

@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 import socketio
 
+from store.identifiers import make_policy_number
 from web.stack import AgentApi, Customer, Stack
 
 pytestmark = pytest.mark.stack
@@ -323,6 +324,30 @@ async def test_claim_status_after_verification_with_the_sms_code(stack: Stack):
     )
     assert linked == 1
     await customer.disconnect()
+
+
+async def test_an_unknown_policy_number_is_answered_like_a_known_one(stack: Stack):
+    """Nothing tells whether a number is on file before the code is proved."""
+    [(known,)] = store_rows(
+        stack, "SELECT number FROM policies WHERE holder_id=1 ORDER BY id LIMIT 1"
+    )
+    unknown = make_policy_number(987654321)  # well formed, and nobody's
+    answers = []
+    for number in (known, unknown):
+        customer = Customer(stack.base_url)
+        await customer.connect()
+        await customer.say("查一下我的保单")
+        await customer.until(lambda m: "保单号或身份证号" in m.get("text", ""))
+        await customer.say(number)
+        said = await customer.until(lambda m: "6位验证码" in m.get("text", ""))
+        answers.append([m["text"] for m in said])
+        # a wrong code is wrong for both, and counts alike
+        await customer.say("验证码 000000")
+        wrong = await customer.until(lambda m: "验证码不正确" in m.get("text", ""))
+        answers.append([m["text"] for m in wrong])
+        await customer.disconnect()
+    assert answers[0] == answers[2] and answers[1] == answers[3]
+    assert "如果该号码在我们的记录中" in answers[0][0] and "*" not in "".join(answers[0])
 
 
 async def test_typed_intent_injection_is_plain_text(stack: Stack):

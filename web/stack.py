@@ -89,6 +89,11 @@ class Stack:
             "RASA_TELEMETRY_ENABLED": "false",
             # Agents answer around the clock here, so handoffs do not depend on the hour.
             "SERVICE_HOURS": "00:00-24:00",
+            # Every test verifies demo customer 1, from one address: the limits on
+            # codes and identifications are tested in tests/store and tests/bot.
+            "VERIFICATION_CODES_PER_HOUR": "1000",
+            "VERIFICATION_CODES_PER_DAY": "1000",
+            "VERIFICATION_IDENTIFICATIONS_PER_ADDRESS": "1000",
             "RASA_TOKEN": RASA_TOKEN,
             "UPLOAD_DIR": str(workdir / "uploads"),
             "WECHAT_TOKEN": WECHAT_TOKEN,

@@ -11,15 +11,16 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy import select
 
-from bot.actions.common import language, sessions, verified_customer
+from bot.actions.common import language, sessions, verification_rules, verified_customer
 from bot.actions.forms import ServiceForm, StartForm, SubmitForm, conversation_id
 from bot.actions.handoff import guarded
 from bot.actions.parsing import CHINA, parse_mobile, parse_window
+from bot.actions.verification import tell_locked
 from desk.settings import get_settings
 from desk.texts import say
 from store.identifiers import mask_mobile
 from store.models import Callback, Customer, Event, OtpChallenge
-from store.verification import CodeCheck, check_code, send_code
+from store.verification import CodeCheck, Outcome, check_code, send_code
 
 SLOTS = ("callback_window", "callback_phone", "callback_code")
 WINDOW = timedelta(hours=2)
@@ -166,15 +167,22 @@ class ValidateCallbackForm(ServiceForm):
                 dispatcher.utter_message(response="utter_callback_phone_invalid")
                 return {"callback_phone": None}
             # Keep the new number out of the tracker: the challenge row holds it.
-            await send_code(session, tracker.sender_id, customer, mobile=mobile)
-        dispatcher.utter_message(response="utter_code_sent", mobile=mask_mobile(mobile))
+            sent = await send_code(
+                session, verification_rules(), tracker.sender_id, customer, mobile=mobile
+            )
+        if sent.outcome == Outcome.LOCKED:
+            tell_locked(dispatcher, tracker, sent.wait)
+            return {"callback_phone": None}
+        dispatcher.utter_message(response="utter_callback_code_sent", mobile=mask_mobile(mobile))
         return {"callback_phone": "new", "callback_code": None}
 
     async def validate_callback_code(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         async with sessions().begin() as session:
-            result = await check_code(session, tracker.sender_id, str(value or ""))
+            result = await check_code(
+                session, verification_rules(), tracker.sender_id, str(value or "")
+            )
         match result.outcome:
             case CodeCheck.VERIFIED:
                 return {"callback_code": "verified"}
@@ -182,9 +190,7 @@ class ValidateCallbackForm(ServiceForm):
                 dispatcher.utter_message(response="utter_code_wrong", remaining=result.remaining)
                 return {"callback_code": None}
             case CodeCheck.LOCKED:
-                dispatcher.utter_message(
-                    response="utter_code_locked", minutes=result.minutes_locked
-                )
+                tell_locked(dispatcher, tracker, result.wait)
             case _:
                 dispatcher.utter_message(response="utter_callback_code_expired")
         # Start the number over.

@@ -19,10 +19,9 @@ from sqlalchemy import select
 
 from bot.actions.common import verified_customer
 from bot.actions.handoff import guarded
-from bot.actions.verification import VERIFICATION_SLOTS, VerificationSlots
+from bot.actions.verification import CANCELLED, VERIFICATION_SLOTS, VerificationSlots
 from store.models import Conversation, Event, FollowUp
 
-CANCELLED = "form_cancelled"
 CANCEL = re.compile(
     r"^\s*(取消|不办了|不弄了|不申请了|算了|算了吧|不用了|退出|先不了|cancel|stop|quit|"
     r"never\s*mind|forget\s+it|no\s+thanks)\s*[!!。.]*\s*$",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import timedelta
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -12,16 +12,49 @@ from rasa_sdk.types import DomainDict
 from sqlalchemy import select
 
 from bot.actions.claims import describe_claims, describe_policies
-from bot.actions.common import sessions, verified_customer
+from bot.actions.common import (
+    client_address,
+    language,
+    sessions,
+    verification_rules,
+    verified_customer,
+)
 from bot.actions.handoff import guarded
-from store.identifiers import mask_mobile
+from desk.texts import say
 from store.identities import link_verified
-from store.models import Conversation, Customer
-from store.verification import CodeCheck, check_code, find_customer, locked_until, send_code
+from store.models import Conversation
+from store.verification import (
+    CodeCheck,
+    Outcome,
+    check_code,
+    identifier_in,
+    identify,
+    minutes,
+    resend,
+)
 
 # Every form that discloses or changes a customer's records starts with these.
 VERIFICATION_SLOTS = ("identity_number", "otp_code")
 IDENTIFIED, VERIFIED = "identified", "verified"
+# Set when a form is to end at once (cancelled, or verification locked).
+CANCELLED = "form_cancelled"
+
+
+def tell_locked(dispatcher: CollectingDispatcher, tracker: Tracker, wait: timedelta) -> None:
+    """How long verifying is paused, and a person who can verify another way."""
+    lang = language(tracker)
+    left = minutes(wait)
+    dispatcher.utter_message(
+        response="utter_code_locked",
+        wait=say("wait_hours", lang, hours=-(-left // 60))
+        if left > 90
+        else say("wait_minutes", lang, minutes=left),
+        buttons=[{"title": say("talk_to_agent_button", lang), "payload": "/request_human"}],
+    )
+
+
+# Ends the form: the customer is offered a person instead of the same question again.
+LOCKED_SLOTS = {"identity_number": None, "otp_code": None, CANCELLED: True, "requested_slot": None}
 
 
 class VerificationSlots:
@@ -34,19 +67,23 @@ class VerificationSlots:
         if verified_customer(tracker) is not None:
             return {"identity_number": IDENTIFIED}
         async with sessions().begin() as session:
-            customer = await find_customer(session, str(value or ""))
-            if customer is None:
-                dispatcher.utter_message(response="utter_identity_not_found")
-                return {"identity_number": None}
-            if until := await locked_until(session, customer.id):
-                minutes = max(1, round((until - datetime.now(UTC)).total_seconds() / 60))
-                dispatcher.utter_message(response="utter_code_locked", minutes=minutes)
-                return {"identity_number": None}
-            await send_code(session, tracker.sender_id, customer)
-            dispatcher.utter_message(
-                response="utter_code_sent", mobile=mask_mobile(customer.mobile)
+            found = await identify(
+                session,
+                verification_rules(),
+                tracker.sender_id,
+                str(value or ""),
+                client_address(tracker),
             )
-        # Keep no identifier in the tracker; the challenge row knows the customer.
+        match found.outcome:
+            case Outcome.INVALID:
+                dispatcher.utter_message(response="utter_identity_invalid")
+                return {"identity_number": None}
+            case Outcome.LOCKED:
+                tell_locked(dispatcher, tracker, found.wait)
+                return dict(LOCKED_SLOTS)
+        # The same words whether or not the number is on file; the challenge row
+        # knows the customer, and the tracker keeps no identifier.
+        dispatcher.utter_message(response="utter_code_sent")
         return {"identity_number": IDENTIFIED}
 
     async def validate_otp_code(
@@ -54,8 +91,14 @@ class VerificationSlots:
     ) -> dict[str, Any]:
         if verified_customer(tracker) is not None:
             return {"otp_code": VERIFIED}
+        rules = verification_rules()
+        if identifier_in(str(value or "")):
+            # A policy or ID number again (the first was mistyped, say): start over.
+            return await self.validate_identity_number(value, dispatcher, tracker, domain) | {
+                "otp_code": None
+            }
         async with sessions().begin() as session:
-            result = await check_code(session, tracker.sender_id, str(value or ""))
+            result = await check_code(session, rules, tracker.sender_id, str(value or ""))
             match result.outcome:
                 case CodeCheck.VERIFIED:
                     await _link_conversation(session, tracker.sender_id, result.customer_id)
@@ -67,15 +110,15 @@ class VerificationSlots:
                     )
                     return {"otp_code": None}
                 case CodeCheck.EXPIRED:
-                    customer = await session.get(Customer, result.customer_id)
-                    await send_code(session, tracker.sender_id, customer)
+                    again = await resend(session, rules, tracker.sender_id)
+                    if again.outcome == Outcome.LOCKED:
+                        tell_locked(dispatcher, tracker, again.wait)
+                        return dict(LOCKED_SLOTS)
                     dispatcher.utter_message(response="utter_code_expired")
                     return {"otp_code": None}
                 case CodeCheck.LOCKED:
-                    dispatcher.utter_message(
-                        response="utter_code_locked", minutes=result.minutes_locked
-                    )
-                    return {"otp_code": None, "identity_number": None}
+                    tell_locked(dispatcher, tracker, result.wait)
+                    return dict(LOCKED_SLOTS)
                 case _:
                     return {"otp_code": None, "identity_number": None}
 
@@ -95,7 +138,7 @@ class ActionAfterVerification(Action):
         events: list[dict[str, Any]] = [SlotSet("pending_request", None)]
         if customer_id is None:
             # Cancelled before the code was right: start from the beginning next time.
-            return events + [SlotSet(slot, None) for slot in VERIFICATION_SLOTS]
+            return events + [SlotSet(slot, None) for slot in (*VERIFICATION_SLOTS, CANCELLED)]
         if request == "claim_status":
             await describe_claims(dispatcher, tracker, int(customer_id), named)
         elif request == "policy":

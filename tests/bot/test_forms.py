@@ -21,12 +21,14 @@ from bot.actions.parsing import CHINA, parse_amount, parse_date, parse_mobile, p
 from bot.actions.products import ActionProductInfo
 from desk.settings import get_settings
 from store.demo import generate
+from store.identifiers import make_policy_number
 from store.models import (
     Callback,
     Claim,
     ClaimStage,
     Complaint,
     Conversation,
+    Event,
     FollowUp,
     InsuredMember,
     Policy,
@@ -35,12 +37,17 @@ from store.models import (
 from tests.bot.test_actions import tracker, user
 
 LTM = "P0000000000026"  # demo customer 1's long-term medical policy: himself, spouse, child
+ZHANG_WEI_ID = "110105198604120353"  # demo customer 1's ID card number
+UNKNOWN = make_policy_number(987654321)  # well formed, and nobody's
 
 
 @pytest.fixture
 async def store(sqlite_url, monkeypatch):
     await generate(sqlite_url, customers=30, progress=lambda *_: None)
     monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    # Demo mode, so that the outbox shows the codes.
+    monkeypatch.setenv("DEMO_MODE", "true")
+    monkeypatch.setenv("SECRET_KEY", "forms-tests")
     get_settings.cache_clear()
     common.sessions.cache_clear()
     async with common.sessions().begin() as session:
@@ -155,6 +162,99 @@ async def test_cancel_in_words_ends_the_form_and_clears_its_slots(store):
     assert SlotSet("claim_policy", None) in events and SlotSet(CANCELLED, None) in events
     # the verification stays for the rest of the conversation
     assert SlotSet("otp_code", None) not in events
+
+
+async def identify_as(text: str, sender: str = "conv-1", address: str | None = None):
+    """The identity question answered in a chat, as the form sees it: its slot
+    values and every message, whole."""
+    dispatcher = CollectingDispatcher()
+    event = user(text, "inform")
+    if address is not None:
+        event["parse_data"]["metadata"] = {"client_address": address}
+    result = await ValidateVerificationForm().validate_identity_number(
+        text, dispatcher, tracker([event], {}, sender=sender), {}
+    )
+    return result, dispatcher.messages
+
+
+async def enter_code(code: str, sender: str = "conv-1"):
+    dispatcher = CollectingDispatcher()
+    result = await ValidateVerificationForm().validate_otp_code(
+        code, dispatcher, tracker([user(code, "inform")], {}, sender=sender), {}
+    )
+    return result, dispatcher.messages
+
+
+async def test_known_and_unknown_numbers_get_the_same_answer(store):
+    known = await identify_as(f"我的保单号 {LTM}", sender="conv-1")
+    unknown = await identify_as(f"我的保单号 {UNKNOWN}", sender="conv-2")
+    assert known == unknown == ({"identity_number": "identified"}, [_said("utter_code_sent")])
+    # an unknown number's code step is a real one: a wrong code counts and is wrong
+    assert (await enter_code("000000", "conv-2"))[1] == [_said("utter_code_wrong", remaining=4)]
+    assert (await identify_as("P123"))[1] == [_said("utter_identity_invalid")]
+
+
+async def test_a_number_given_again_for_the_code_starts_over(store):
+    await identify_as(UNKNOWN)  # mistyped
+    result, messages = await enter_code(f"不对,是 {LTM}")
+    assert (result, messages) == (
+        {"identity_number": "identified", "otp_code": None},
+        [_said("utter_code_sent")],
+    )
+    async with common.sessions()() as session:
+        sms = await session.scalar(select(SmsOutbox).where(SmsOutbox.mobile == "13800138000"))
+    code = sms.text.split("验证码是")[1][:6]
+    assert (await enter_code(code))[0] == {"otp_code": "verified", "customer_id": 1}
+
+
+async def test_a_locked_verification_says_how_long_and_offers_a_person(store, monkeypatch):
+    await identify_as(LTM)
+    for _ in range(4):
+        assert (await enter_code("000000"))[1][0]["response"] == "utter_code_wrong"
+    result, [message] = await enter_code("000000")
+    # the form ends, and the customer can be put through to someone who verifies another way
+    assert result == {"identity_number": None, "otp_code": None, CANCELLED: True,
+                      "requested_slot": None}  # fmt: skip
+    assert message["response"] == "utter_code_locked" and message["wait"] == "60 分钟"
+    assert message["buttons"] == [{"title": "转人工", "payload": "/request_human"}]
+    # a new session does not help
+    result, [message] = await identify_as(f"身份证 {ZHANG_WEI_ID}", sender="conv-3")
+    assert message["response"] == "utter_code_locked" and result[CANCELLED] is True
+    async with common.sessions()() as session:
+        [event] = (
+            await session.scalars(select(Event).where(Event.kind == "verification_locked"))
+        ).all()
+        conversation = await session.scalar(
+            select(Conversation).where(Conversation.uid == "conv-1")
+        )
+    assert (event.conversation_id, event.customer_id) == (conversation.id, 1)
+    assert event.data["reason"] == "wrong_codes"
+    stored = str(event.data)
+    assert "8000" not in stored and ZHANG_WEI_ID not in stored and LTM not in stored
+
+
+async def test_identifications_are_throttled_per_client_address(store, monkeypatch):
+    monkeypatch.setenv("VERIFICATION_IDENTIFICATIONS_PER_ADDRESS", "2")
+    get_settings.cache_clear()
+    # numbers nobody holds, each tried once (a number's own limits stay out of it)
+    numbers = iter(make_policy_number(987654321 + n) for n in range(10))
+    for n in range(2):
+        result, _ = await identify_as(next(numbers), sender=f"web-{n}", address="203.0.113.9")
+        assert result == {"identity_number": "identified"}
+    result, [message] = await identify_as(next(numbers), sender="web-2", address="203.0.113.9")
+    assert message["response"] == "utter_code_locked" and result[CANCELLED] is True
+    # another address, or none (the gateway did not send one), is not held back
+    found = await identify_as(next(numbers), sender="web-3", address="198.51.100.7")
+    assert found[0] == {"identity_number": "identified"}
+    assert (await identify_as(next(numbers), sender="web-4"))[0] == {
+        "identity_number": "identified"
+    }
+
+
+def _said(response: str, **values) -> dict:
+    """A message as the CollectingDispatcher keeps it."""
+    return {"text": None, "buttons": [], "elements": [], "custom": {}, "template": response,
+            "response": response, "image": None, "attachment": None, **values}  # fmt: skip
 
 
 # ---- filing a claim -----------------------------------------------------------------
@@ -293,7 +393,7 @@ async def test_a_new_callback_number_is_proved_with_a_code(store):
     }
     result, messages = await validate(form, "callback_phone", "打这个 139 1111 2222", slots)
     assert result == {"callback_phone": "new", "callback_code": None}
-    assert messages == ["utter_code_sent"]
+    assert messages == ["utter_callback_code_sent"]
     async with common.sessions()() as session:
         sms = await session.scalar(select(SmsOutbox).where(SmsOutbox.mobile == "13911112222"))
     code = sms.text.split("验证码是")[1][:6]
