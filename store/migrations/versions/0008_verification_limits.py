@@ -2,16 +2,16 @@
 unknown number's keyed digest) and carry keyed digests of the mobile number and the
 client's address; locks move to their own table, for every kind of limit
 
-Revision ID: 0007a
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-04 20:00:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007a"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
