@@ -14,7 +14,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from desk.clock import aware, now
@@ -85,9 +85,10 @@ class BotTurns(Lifecycle):
         return task
 
     async def answer_owed(self, at: datetime | None = None) -> int:
-        """Answer the turns nobody is answering (their lease ran out by `at`, the
-        clock's time by default), each conversation's in order; a conversation with a
-        turn still being answered waits. Returns how many turns this process answered."""
+        """Start answering the turns nobody is answering (their lease ran out by `at`,
+        the clock's time by default), each conversation's in order, in the background
+        like any bot turn (`wait_for_bot` waits for them); a conversation with a turn
+        still being answered waits. Returns how many conversations it took up."""
         at = at or now()
         async with self.sessions() as session:
             stale = select(PendingTurn.conversation_id).where(
@@ -103,23 +104,21 @@ class BotTurns(Lifecycle):
         owed: dict[int, list[PendingTurn]] = {}
         for turn in rows:
             owed.setdefault(turn.conversation_id, []).append(turn)
-        answered = await asyncio.gather(
-            *(
-                self._answer_in_order(turns, at)
-                for turns in owed.values()
-                if not any(t.lease_until is not None and aware(t.lease_until) >= at for t in turns)
-            )
-        )
-        return sum(answered)
+        taken = 0
+        for turns in owed.values():
+            if any(t.lease_until is not None and aware(t.lease_until) >= at for t in turns):
+                continue
+            task = asyncio.create_task(self._answer_in_order(turns, at))
+            self._bot_turns.add(task)
+            task.add_done_callback(self._bot_turns.discard)
+            taken += 1
+        return taken
 
-    async def _answer_in_order(self, turns: list[PendingTurn], at: datetime) -> int:
-        answered = 0
+    async def _answer_in_order(self, turns: list[PendingTurn], at: datetime) -> None:
         for turn in turns:
             if not await self._take_lease(turn.id, at):
-                break  # another process took it: it answers the rest too
+                return  # another process took it: it answers the rest too
             await self._bot_turn(turn.conversation_id, turn.text, turn.seq)
-            answered += 1
-        return answered
 
     async def _take_lease(self, turn_id: int, at: datetime) -> bool:
         """Take a turn whose lease ran out; the row count decides, across processes."""
@@ -143,12 +142,18 @@ class BotTurns(Lifecycle):
 
     async def _renew_lease(self, conversation_id: int, seq: int) -> bool:
         """Still ours (nobody took it while it waited for the conversation's earlier
-        turns)? Then ours for another lease, from now."""
+        turns)? Then ours for another lease from now, never for less than we had."""
+        renewed = now() + self.bot_turn_lease
         async with self.sessions.begin() as session:
             result = await session.execute(
                 update(PendingTurn)
                 .where(*self._this_turn(conversation_id, seq))
-                .values(lease_until=now() + self.bot_turn_lease)
+                .values(
+                    lease_until=case(
+                        (PendingTurn.lease_until > renewed, PendingTurn.lease_until),
+                        else_=renewed,
+                    )
+                )
             )
         return result.rowcount == 1  # type: ignore[attr-defined]
 

@@ -31,6 +31,7 @@ async def run_once(
     await hub.recheck()
     await service.heartbeat(hub.connected_agents())
     await service.requeue_absent(grace_seconds, now)
+    # Answered in the background: a slow bot holds up no other step.
     await service.answer_owed(now)
     await service.dispatch()
     at = now or datetime.now(UTC)

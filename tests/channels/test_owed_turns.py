@@ -28,15 +28,18 @@ async def test_a_dead_consoles_message_is_answered_once_by_the_others(tmp_path, 
         await asyncio.gather(*dead._bot_turns, return_exceptions=True)
         grace = consoles[1].settings.agent_reconnect_grace_seconds
 
-        await asyncio.gather(
-            *(run_once(s, grace, stored_at + timedelta(seconds=LEASE - 5)) for s in alive)
-        )
+        async def rounds(at: datetime) -> None:
+            """A housekeeping round in each live console at once, and what they set going."""
+            await asyncio.gather(*(run_once(s, grace, at) for s in alive))
+            await asyncio.gather(*(s.wait_for_bot() for s in alive))
+
+        await rounds(stored_at + timedelta(seconds=LEASE - 5))
         assert fake_rasa.received == []
         after = stored_at + timedelta(seconds=LEASE + 1)
-        await asyncio.gather(*(run_once(s, grace, after) for s in alive))
+        await rounds(after)
         assert fake_rasa.received == [(conversation.uid, "保单查询")]
         # answered once: later rounds owe nothing more
-        await asyncio.gather(*(run_once(s, grace, after + timedelta(minutes=5)) for s in alive))
+        await rounds(after + timedelta(minutes=5))
         assert fake_rasa.received == [(conversation.uid, "保单查询")]
         messages = await alive[0].messages_after(conversation.id)
         assert [(m["sender"], m["text"]) for m in messages] == [

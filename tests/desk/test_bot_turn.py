@@ -80,6 +80,12 @@ async def crash_after_storing(service: ConversationService, text: str) -> tuple[
     return conversation.id, stored_at
 
 
+async def round_at(service: ConversationService, at: datetime) -> None:
+    """One housekeeping round, and the bot turns it set going."""
+    await run_once(service, GRACE, at)
+    await asyncio.wait_for(service.wait_for_bot(), 10)
+
+
 async def bot_messages(service: ConversationService, conversation_id: int) -> list[str]:
     return [
         m["text"] for m in await service.messages_after(conversation_id) if m["sender"] == "bot"
@@ -96,16 +102,16 @@ async def test_a_turn_whose_process_died_is_answered_once_by_housekeeping(desk):
     conversation_id, stored_at = await crash_after_storing(dead, "我要理赔")
     assert await owed(alive) == 1
     # Within the dead process's lease nobody may answer: it could still be answering.
-    await run_once(alive, GRACE, stored_at + LEASE / 2)
+    await round_at(alive, stored_at + LEASE / 2)
     assert alive.bot.sent == []
-    await run_once(alive, GRACE, stored_at + LEASE + timedelta(seconds=1))
+    await round_at(alive, stored_at + LEASE + timedelta(seconds=1))
     [(sender, text, metadata)] = alive.bot.sent
     assert text == "我要理赔" and metadata["turn"] == 1  # the customer's message
     assert await bot_messages(alive, conversation_id) == ["echo: 我要理赔"]
     assert await owed(alive) == 0
     # answered once: later rounds, in any process, owe nothing more
-    await run_once(alive, GRACE, stored_at + 3 * LEASE)
-    await run_once(dead, GRACE, stored_at + 3 * LEASE)
+    await round_at(alive, stored_at + 3 * LEASE)
+    await round_at(dead, stored_at + 3 * LEASE)
     assert len(alive.bot.sent) == 1 and dead.bot.sent == []
     assert await bot_messages(alive, conversation_id) == ["echo: 我要理赔"]
 
@@ -116,13 +122,15 @@ async def test_two_processes_looking_at_once_answer_an_owed_turn_once(desk):
     first.bot.hold()
     second.bot.hold()
     at = stored_at + LEASE + timedelta(seconds=1)
-    rounds = [asyncio.create_task(run_once(s, GRACE, at)) for s in (first, second)]
-    # One round takes the turn and waits on its bot; the other finds it taken and ends.
-    done, _ = await asyncio.wait(rounds, timeout=10, return_when=asyncio.FIRST_COMPLETED)
-    assert done, "neither round ended"
+    await asyncio.gather(run_once(first, GRACE, at), run_once(second, GRACE, at))
+    # One of them took the turn and waits on its bot; the other found it taken.
+    for _ in range(1000):
+        if first.bot.sent or second.bot.sent:
+            break
+        await asyncio.sleep(0.01)
     first.bot.release()
     second.bot.release()
-    await asyncio.wait_for(asyncio.gather(*rounds), 10)
+    await asyncio.wait_for(asyncio.gather(first.wait_for_bot(), second.wait_for_bot()), 10)
     assert len(first.bot.sent) + len(second.bot.sent) == 1
     assert await bot_messages(first, conversation_id) == ["echo: 查保单"]
     assert await owed(first) == 0
@@ -141,7 +149,7 @@ async def test_a_turn_taken_over_from_a_hung_process_is_answered_once(desk):
         await asyncio.sleep(0.01)
     assert slow.bot.sent, "the slow process never asked its bot"
     # Its lease runs out while its bot still thinks: another process answers ...
-    await run_once(other, GRACE, stored_at + LEASE + timedelta(seconds=1))
+    await round_at(other, stored_at + LEASE + timedelta(seconds=1))
     assert len(other.bot.sent) == 1
     # ... and the slow process's late answer is dropped, not sent as a second one.
     slow.bot.release()
@@ -155,7 +163,7 @@ async def test_an_answered_turn_is_owed_no_more(desk):
     stored_at = datetime.now(UTC)
     await service.customer_message(conversation.id, "你好", wait_for_bot=True)
     assert await owed(service) == 0
-    await run_once(service, GRACE, stored_at + 2 * LEASE)
+    await round_at(service, stored_at + 2 * LEASE)
     assert len(service.bot.sent) == 1
 
 
@@ -165,7 +173,7 @@ async def test_an_owed_turn_of_a_conversation_an_agent_took_is_settled_without_t
     async with alive.sessions.begin() as session:
         conversation = await alive._load(session, conversation_id)
         await alive._queue(session, conversation, {"reason": "customer_request"}, Outbox())
-    await run_once(alive, GRACE, stored_at + LEASE + timedelta(seconds=1))
+    await round_at(alive, stored_at + LEASE + timedelta(seconds=1))
     assert alive.bot.sent == [] and await owed(alive) == 0
     async with alive.sessions() as session:
         senders = (
