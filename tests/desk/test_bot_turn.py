@@ -136,6 +136,25 @@ async def test_two_processes_looking_at_once_answer_an_owed_turn_once(desk):
     assert await owed(first) == 0
 
 
+async def test_a_turn_housekeeping_took_is_not_taken_again_within_its_lease(desk):
+    dead, first, second = desk(), desk(), desk()
+    conversation_id, stored_at = await crash_after_storing(dead, "查保单")
+    first.bot.hold()
+    at = stored_at + LEASE + timedelta(seconds=1)
+    await run_once(first, GRACE, at)
+    for _ in range(1000):
+        if first.bot.sent:
+            break
+        await asyncio.sleep(0.01)
+    assert first.bot.sent, "the first process never asked its bot"
+    # the first is still answering: a round elsewhere within its lease leaves it be
+    await round_at(second, at + LEASE / 2)
+    assert second.bot.sent == []
+    first.bot.release()
+    await asyncio.wait_for(first.wait_for_bot(), 10)
+    assert await bot_messages(first, conversation_id) == ["echo: 查保单"]
+
+
 async def test_a_turn_taken_over_from_a_hung_process_is_answered_once(desk):
     slow, other = desk(), desk()
     conversation, _ = await slow.open("web", "s1")
