@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from datetime import datetime
 from typing import Any
 
@@ -79,7 +80,11 @@ class BotTurns(Lifecycle):
         )
 
     def _start_turn(self, conversation_id: int, text: str, seq: int) -> asyncio.Task:
-        task = asyncio.create_task(self._bot_turn(conversation_id, text, seq))
+        return self._in_background(self._bot_turn(conversation_id, text, seq))
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> asyncio.Task:
+        """Bot turns run as tasks `wait_for_bot` knows of."""
+        task = asyncio.create_task(work)
         self._bot_turns.add(task)
         task.add_done_callback(self._bot_turns.discard)
         return task
@@ -108,9 +113,7 @@ class BotTurns(Lifecycle):
         for turns in owed.values():
             if any(t.lease_until is not None and aware(t.lease_until) >= at for t in turns):
                 continue
-            task = asyncio.create_task(self._answer_in_order(turns, at))
-            self._bot_turns.add(task)
-            task.add_done_callback(self._bot_turns.discard)
+            self._in_background(self._answer_in_order(turns, at))
             taken += 1
         return taken
 
