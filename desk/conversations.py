@@ -211,18 +211,18 @@ class ConversationService(Notes, BotTurns):
                 # and an agent handling the conversation sees it.
                 if conversation.state == State.BOT:
                     await self._say(session, conversation, outbox, "file_received")
-            else:
-                forward = conversation.state == State.BOT
+            elif conversation.state == State.BOT:
+                forward = True
                 bot_text = self._text_for_bot(text, offered)
+                # Owed in the same transaction: a process that dies now loses nothing.
+                self._owe_turn(session, conversation.id, seq, bot_text)
         # Delivered only once committed.
         await self._publish(outbox)
         view = message_view(message)
         if waits:
             await self.dispatch()
         if forward:
-            task = asyncio.create_task(self._bot_turn(conversation_id, bot_text, seq))
-            self._bot_turns.add(task)
-            task.add_done_callback(self._bot_turns.discard)
+            task = self._start_turn(conversation_id, bot_text, seq)
             if wait_for_bot is True:
                 await task
             elif wait_for_bot:

@@ -1,5 +1,6 @@
 """The periodic work of every console process: keep connected agents marked present, return the
-conversations of agents who did not come back, hand queued conversations to
+conversations of agents who did not come back, answer the customer messages the bot
+owes an answer to that nobody is answering (their process died), hand queued conversations to
 agents with room, push reminders of callbacks that are due, and retry deliveries
 to channels whose provider did not take a message.
 
@@ -23,13 +24,15 @@ async def run_once(
     service: ConversationService, grace_seconds: float, now: datetime | None = None
 ) -> None:
     """One round. `keep_house` runs it every few seconds; tests call it directly, with
-    the time the round runs at (`now`, for reminders and delivery retries; the
-    clock's by default) instead of waiting for rounds to come."""
+    the time the round runs at (`now`, for owed bot turns, reminders and delivery
+    retries; the clock's by default) instead of waiting for rounds to come."""
     hub = service.hub
     # Changes made through another process reach the consoles connected to this one.
     await hub.recheck()
     await service.heartbeat(hub.connected_agents())
     await service.requeue_absent(grace_seconds, now)
+    # Answered in the background: a slow bot holds up no other step.
+    await service.answer_owed(now)
     await service.dispatch()
     at = now or datetime.now(UTC)
     async with service.sessions.begin() as session:

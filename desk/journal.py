@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -134,6 +135,7 @@ class Journal:
         rate_limiter: RateLimiter | SharedRateLimiter | None = None,
         verified_identity_days: float = 30,
         presence_ttl: timedelta = timedelta(hours=12),
+        bot_turn_lease: timedelta = timedelta(seconds=60),
     ):
         self.sessions = sessions
         self.max_message_chars = max_message_chars
@@ -158,6 +160,10 @@ class Journal:
         # Agents are "online" while a console process heart-beats them this recently.
         self.presence_ttl = presence_ttl
         self._bot_turns: set[asyncio.Task] = set()
+        # A turn the bot owes is this process's to answer until its lease runs out;
+        # then any process's housekeeping answers it (this one died, or hangs).
+        self.bot_turn_lease = bot_turn_lease
+        self._turn_holder = uuid.uuid4().hex
 
     def add_channel(self, channel: Channel) -> None:
         self.channels[channel.name] = channel

@@ -32,6 +32,15 @@ class Settings(BaseSettings):
     rasa_url: str = "http://127.0.0.1:5005"
     action_server_url: str = "http://127.0.0.1:5055"
     rasa_timeout_seconds: float = 20.0
+    # How long one custom action may take before it gives up (its writes undone) and
+    # hands the customer over. Rasa 3.6 itself waits 5 minutes for the action server
+    # and cannot be told otherwise, so the actions keep within the gateway's wait:
+    # keep two of these (a form's check and its submit) under RASA_TIMEOUT_SECONDS.
+    action_timeout_seconds: float = Field(default=8.0, gt=0)
+    # A customer's message the bot owes an answer to is held by the process answering
+    # it for this long; after that any process's housekeeping answers it (the first
+    # process died). Keep it well above RASA_TIMEOUT_SECONDS.
+    bot_turn_lease_seconds: float = Field(default=60.0, gt=0)
     # Rasa's HTTP API token (`rasa run --enable-api --auth-token`); with it the console
     # shows agents the intent the bot saw in each customer message.
     rasa_token: str = ""

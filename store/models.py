@@ -170,6 +170,9 @@ class Claim(Base):
     stage: Mapped[ClaimStage] = mapped_column(_enum(ClaimStage))
     missing_documents: Mapped[list[str]] = mapped_column(default=list)
     rejection_reason: Mapped[str | None] = mapped_column(Text)
+    # The chat turn that created it (conversation and customer message): the same turn
+    # run twice (a retried turn, a slow action server) creates it once.
+    turn_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -359,6 +362,27 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class PendingTurn(Base):
+    """A customer's message the bot owes an answer to, written with the message itself
+    and removed with the bot's answer, so a turn a dying process never finished is
+    answered by another. Whoever answers holds a lease, so no two answer it at once."""
+
+    __tablename__ = "pending_turns"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "seq", name="uq_pending_turns_conversation_seq"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
+    # The customer's message, and the text that goes to the bot for it.
+    seq: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    # Who is answering it (a process's own id), and until when nobody else may.
+    lease_holder: Mapped[str | None] = mapped_column(String(32))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class Note(Base):
     """A private note on a conversation: agents see it, the customer never does."""
 
@@ -417,6 +441,9 @@ class Complaint(Base):
     desired_outcome: Mapped[str | None] = mapped_column(Text)
     status: Mapped[TaskStatus] = mapped_column(_enum(TaskStatus), default=TaskStatus.OPEN)
     owner_agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    # The chat turn that created it (conversation and customer message): the same turn
+    # run twice (a retried turn, a slow action server) creates it once.
+    turn_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # Each change: {at, by, status, owner_agent_id, note}.
     history: Mapped[list[Any]] = mapped_column(default=list)
@@ -433,6 +460,9 @@ class Callback(Base):
     phone: Mapped[str] = mapped_column(String(20))
     window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     window_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The chat turn that created it (conversation and customer message): the same turn
+    # run twice (a retried turn, a slow action server) creates it once.
+    turn_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     reason: Mapped[str] = mapped_column(Text)
     status: Mapped[TaskStatus] = mapped_column(_enum(TaskStatus), default=TaskStatus.OPEN)
     assigned_agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
@@ -456,6 +486,9 @@ class AdvancePayment(Base):
     conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
     hospital: Mapped[str] = mapped_column(String(128))
     admission_date: Mapped[date] = mapped_column(Date)
+    # The chat turn that created it (conversation and customer message): the same turn
+    # run twice (a retried turn, a slow action server) creates it once.
+    turn_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     estimated_amount: Mapped[Decimal] = mapped_column(Money)
     status: Mapped[TaskStatus] = mapped_column(_enum(TaskStatus), default=TaskStatus.OPEN)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -476,6 +476,17 @@ async def test_a_claim_filed_in_chat_is_in_the_store_in_english(stack: Stack):
     )
     assert (stage, float(amount), holder) == ("submitted", 12800.5, 1)
     assert hospital == "Peking Union Medical College Hospital"
+    # filed once for the turn that confirmed it: Rasa hands the action the gateway's
+    # number of the customer's message, sent as the message's metadata
+    [(turn_key, uid, confirmed)] = store_rows(
+        stack,
+        "SELECT c.turn_key, v.uid, (SELECT max(seq) FROM messages m WHERE "
+        "m.conversation_id=v.id AND m.sender='customer') FROM claims c, conversations v "
+        "WHERE c.number=? AND v.id=?",
+        number,
+        conversation_id(stack, session_id),
+    )
+    assert turn_key == f"{uid}:{confirmed}"
     # and the bot can now tell its status
     await answer(customer, f"what's the status of claim {number}?", f"Claim {number}")
     [(kind,)] = store_rows(

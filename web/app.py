@@ -142,6 +142,7 @@ async def init_app(settings: Settings | None = None) -> web.Application:
         verified_identity_days=settings.verified_identity_days,
         # A console process that stops heart-beating its agents is taken to be gone.
         presence_ttl=timedelta(seconds=max(60.0, 6 * settings.housekeeping_seconds)),
+        bot_turn_lease=timedelta(seconds=settings.bot_turn_lease_seconds),
     )
     console.install(app, sio, service, settings)
     channels.install(app, sio, service, settings, http)

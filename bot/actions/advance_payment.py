@@ -11,6 +11,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.actions.claim_filing import today
 from bot.actions.claims import POLICY_NUMBER, _money
@@ -22,6 +23,7 @@ from bot.actions.forms import (
     add_follow_up,
     add_numbered,
     conversation_id,
+    once_per_turn,
 )
 from bot.actions.handoff import guarded
 from bot.actions.parsing import parse_amount, parse_date
@@ -176,7 +178,8 @@ class ActionSubmitAdvancePayment(SubmitForm):
         now = datetime.now(UTC)
         customer_id = verified_customer(tracker)
         admission = date.fromisoformat(tracker.get_slot("ap_admission_date"))
-        async with sessions().begin() as session:
+
+        async def record(session: AsyncSession, key: str | None) -> str:
             policy = await session.scalar(
                 select(Policy).where(
                     Policy.number == tracker.get_slot("ap_policy"), Policy.holder_id == customer_id
@@ -190,6 +193,7 @@ class ActionSubmitAdvancePayment(SubmitForm):
                 hospital=tracker.get_slot("ap_hospital"),
                 admission_date=admission,
                 estimated_amount=Decimal(tracker.get_slot("ap_amount")),
+                turn_key=key,
             )
             await add_numbered(session, request, make_advance_payment_number)
             add_follow_up(
@@ -203,6 +207,11 @@ class ActionSubmitAdvancePayment(SubmitForm):
                 conversation_id=conversation,
                 advance_payment_id=request.id,
             )
-            number = request.number
+            return request.number
+
+        async def recorded(session: AsyncSession, request: AdvancePayment) -> str:
+            return request.number
+
+        number = await once_per_turn(tracker, AdvancePayment, record, recorded)
         dispatcher.utter_message(response="utter_advance_payment_recorded", number=number)
         return []

@@ -10,9 +10,16 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.actions.common import language, sessions, verification_rules, verified_customer
-from bot.actions.forms import ServiceForm, StartForm, SubmitForm, conversation_id
+from bot.actions.forms import (
+    ServiceForm,
+    StartForm,
+    SubmitForm,
+    conversation_id,
+    once_per_turn,
+)
 from bot.actions.handoff import guarded
 from bot.actions.parsing import CHINA, parse_mobile, parse_window
 from bot.actions.verification import tell_locked
@@ -211,7 +218,8 @@ class ActionSubmitCallback(SubmitForm):
         start_text, end_text = tracker.get_slot("callback_window").split("/")
         start, end = datetime.fromisoformat(start_text), datetime.fromisoformat(end_text)
         customer_id = verified_customer(tracker)
-        async with sessions().begin() as session:
+
+        async def schedule(session: AsyncSession, key: str | None) -> str:
             customer = await session.get(Customer, customer_id)
             phone = customer.mobile
             if tracker.get_slot("callback_phone") == "new":
@@ -232,6 +240,7 @@ class ActionSubmitCallback(SubmitForm):
                 window_start=start.astimezone(UTC),
                 window_end=end.astimezone(UTC),
                 reason=_reason(tracker),
+                turn_key=key,
             )
             session.add(callback)
             await session.flush()
@@ -243,6 +252,12 @@ class ActionSubmitCallback(SubmitForm):
                     data={"callback_id": callback.id},
                 )
             )
+            return phone
+
+        async def scheduled(session: AsyncSession, callback: Callback) -> str:
+            return callback.phone
+
+        phone = await once_per_turn(tracker, Callback, schedule, scheduled)
         dispatcher.utter_message(
             response="utter_callback_scheduled",
             mobile=mask_mobile(phone),

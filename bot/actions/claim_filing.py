@@ -25,6 +25,7 @@ from bot.actions.forms import (
     SubmitForm,
     add_numbered,
     conversation_id,
+    once_per_turn,
 )
 from bot.actions.handoff import guarded, hand_over
 from bot.actions.parsing import CHINA, parse_amount, parse_date
@@ -355,7 +356,8 @@ class ActionSubmitClaim(SubmitForm):
         kind = tracker.get_slot("claim_type")
         now = datetime.now(UTC)
         documents = [f"{zh} / {en}" for zh, en in checklists()[kind]["documents"]]
-        async with sessions().begin() as session:
+
+        async def file(session: AsyncSession, key: str | None) -> tuple[str, Decimal, str]:
             policy = await chosen_policy(tracker, session)
             member = next(
                 m for m in policy.members if str(m.id) == tracker.get_slot("claim_member")
@@ -370,6 +372,7 @@ class ActionSubmitClaim(SubmitForm):
                 stage=ClaimStage.SUBMITTED,
                 missing_documents=documents,
                 submitted_at=now,
+                turn_key=key,
             )
             await add_numbered(session, claim, make_claim_number)
             session.add(
@@ -385,12 +388,18 @@ class ActionSubmitClaim(SubmitForm):
                     data={"claim_id": claim.id, "number": claim.number},
                 )
             )
-            number, amount = claim.number, claim.amount_claimed
+            return claim.number, claim.amount_claimed, member.name
+
+        async def filed(session: AsyncSession, claim: Claim) -> tuple[str, Decimal, str]:
+            member = await session.get(InsuredMember, claim.member_id)
+            return claim.number, claim.amount_claimed, member.name if member else ""
+
+        number, amount, member_name = await once_per_turn(tracker, Claim, file, filed)
         dispatcher.utter_message(
             response="utter_claim_filed",
             number=number,
             amount=_money(amount),
-            member=member.name,
+            member=member_name,
         )
         dispatcher.utter_message(text=checklist_text(kind, lang))
         return []

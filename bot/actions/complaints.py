@@ -10,8 +10,9 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.actions.common import language, sessions, verified_customer
+from bot.actions.common import language, verified_customer
 from bot.actions.forms import (
     ServiceForm,
     StartForm,
@@ -19,6 +20,7 @@ from bot.actions.forms import (
     add_follow_up,
     add_numbered,
     conversation_id,
+    once_per_turn,
 )
 from bot.actions.handoff import guarded
 from bot.actions.parsing import CHINA
@@ -136,7 +138,8 @@ class ActionSubmitComplaint(SubmitForm):
         customer_id = verified_customer(tracker)
         category = tracker.get_slot("complaint_category")
         description = tracker.get_slot("complaint_description")
-        async with sessions().begin() as session:
+
+        async def lodge(session: AsyncSession, key: str | None) -> tuple[str, datetime]:
             conversation = await conversation_id(session, tracker)
             complaint = Complaint(
                 customer_id=customer_id,
@@ -145,6 +148,7 @@ class ActionSubmitComplaint(SubmitForm):
                 description=description,
                 desired_outcome=tracker.get_slot("complaint_outcome"),
                 due_at=due,
+                turn_key=key,
             )
             await add_numbered(session, complaint, make_complaint_number)
             add_follow_up(
@@ -157,7 +161,13 @@ class ActionSubmitComplaint(SubmitForm):
                 conversation_id=conversation,
                 complaint_id=complaint.id,
             )
-            number = complaint.number
+            return complaint.number, due
+
+        async def lodged(session: AsyncSession, complaint: Complaint) -> tuple[str, datetime]:
+            at = complaint.due_at
+            return complaint.number, at if at.tzinfo else at.replace(tzinfo=UTC)
+
+        number, due = await once_per_turn(tracker, Complaint, lodge, lodged)
         lang = language(tracker)
         yes, no = say("put_through_button", lang), say("no_thanks_button", lang)
         dispatcher.utter_message(

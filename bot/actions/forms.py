@@ -1,23 +1,26 @@
 """What every service form shares: verification first (reusing the conversation's
-verification when there is one), cancelling in words, and clearing its slots when
-it ends so that the next request starts afresh."""
+verification when there is one), cancelling in words, clearing its slots when it
+ends so that the next request starts afresh, and creating what it creates once per
+chat turn (a turn sent twice, or an action Rasa ran again, files one claim)."""
 
 from __future__ import annotations
 
 import re
 import secrets
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.actions.common import verified_customer
+from bot.actions.common import sessions, verified_customer
 from bot.actions.handoff import guarded
 from bot.actions.verification import CANCELLED, VERIFICATION_SLOTS, VerificationSlots
 from store.models import Conversation, Event, FollowUp
@@ -169,3 +172,44 @@ async def conversation_id(session, tracker: Tracker) -> int | None:
     return await session.scalar(
         select(Conversation.id).where(Conversation.uid == tracker.sender_id)
     )
+
+
+def turn_key(tracker: Tracker) -> str | None:
+    """The chat turn an action runs in: the conversation and the customer's message
+    (the gateway names it in the message's metadata as `turn`, the same each time it
+    sends the message; Rasa's message id otherwise, for `rasa shell`)."""
+    latest = tracker.latest_message or {}
+    turn = (latest.get("metadata") or {}).get("turn") or latest.get("message_id")
+    return f"{tracker.sender_id}:{turn}"[:128] if turn else None
+
+
+T = TypeVar("T")
+
+
+async def once_per_turn(
+    tracker: Tracker,
+    model: Any,
+    create: Callable[[AsyncSession, str | None], Awaitable[T]],
+    found: Callable[[AsyncSession, Any], Awaitable[T]],
+) -> T:
+    """`create` (in one transaction) the `model` row this turn makes, with the turn's
+    key on it, unless the turn already made it: then `found` describes that row, so
+    the customer hears the same number again. Two runs of one turn at once: the
+    key is unique in the store, so one creates and the other finds its row."""
+    key = turn_key(tracker)
+    try:
+        async with sessions().begin() as session:
+            row = await _made_in_turn(session, model, key)
+            return await (create(session, key) if row is None else found(session, row))
+    except IntegrityError:
+        async with sessions()() as session:
+            row = await _made_in_turn(session, model, key)
+            if row is None:
+                raise
+            return await found(session, row)
+
+
+async def _made_in_turn(session: AsyncSession, model: Any, key: str | None) -> Any:
+    if key is None:
+        return None
+    return await session.scalar(select(model).where(model.turn_key == key))

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -13,6 +14,7 @@ from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from desk.settings import get_settings
 from store.identifiers import mask_identifiers
 
 log = logging.getLogger(__name__)
@@ -66,22 +68,33 @@ Run = Callable[[Any, CollectingDispatcher, Tracker, DomainDict], Awaitable[list[
 
 
 def guarded(run: Run) -> Run:
-    """An action that fails (the store is down, a bug) hands the customer to a person
-    rather than leaving them unanswered, and ends any form it was part of."""
+    """An action that fails (the store is down, a bug) or takes longer than
+    ACTION_TIMEOUT_SECONDS hands the customer to a person rather than leaving them
+    unanswered, and ends any form it was part of. The time limit is ours because
+    Rasa 3.6 waits 5 minutes for an action (endpoints.yml cannot shorten it): an
+    action that ran on after the gateway stopped waiting would file a claim for a
+    customer already told the bot is unavailable. Given up, its writes are undone."""
 
     @functools.wraps(run)
     async def safe_run(
         self: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[dict[str, Any]]:
         try:
-            return await run(self, dispatcher, tracker, domain)
+            return await asyncio.wait_for(
+                run(self, dispatcher, tracker, domain), get_settings().action_timeout_seconds
+            )
+        except TimeoutError:
+            log.error("action %s took too long; handing over", self.name())
+            return _failed(dispatcher, tracker)
         except Exception:
             log.exception("action %s failed; handing over", self.name())
-            dispatcher.messages.clear()
-            dispatcher.utter_message(response="utter_action_failed")
-            dispatcher.utter_message(
-                json_message={"handoff": handoff_directive(tracker, "action_failed")}
-            )
-            return [ActiveLoop(None), SlotSet("requested_slot", None)]
+            return _failed(dispatcher, tracker)
 
     return safe_run
+
+
+def _failed(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[dict[str, Any]]:
+    dispatcher.messages.clear()
+    dispatcher.utter_message(response="utter_action_failed")
+    dispatcher.utter_message(json_message={"handoff": handoff_directive(tracker, "action_failed")})
+    return [ActiveLoop(None), SlotSet("requested_slot", None)]
