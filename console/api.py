@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from console.keys import service_key, sessions_key, tokens_key
-from console.pages import csrf_matches
+from console.pages import client_of, csrf_matches
 from desk import inputs
 from desk.errors import DeskError, error_body
 from desk.sign_in import COOKIE, agent_by_token, end_sessions, sign_in
@@ -76,7 +76,7 @@ def _conversation_id(request: web.Request) -> int:
 async def login(request: web.Request) -> web.Response:
     body = inputs.read(inputs.Login, await json_body(request))
     attempt = await sign_in(
-        request.app[sessions_key], body.username, body.password, request.remote or ""
+        request.app[sessions_key], body.username, body.password, client_of(request)
     )
     if attempt.blocked_minutes:
         return error(

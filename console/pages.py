@@ -10,7 +10,14 @@ from aiohttp import web
 from sqlalchemy import select
 
 from console.i18n import language_of, preferred, strings, t, translator
-from console.keys import service_key, sessions_key, settings_key, tokens_key
+from console.keys import (
+    service_key,
+    sessions_key,
+    settings_key,
+    tokens_key,
+    trusted_proxies_key,
+)
+from desk.addresses import client_address
 from desk.sign_in import COOKIE, agent_by_token, end_sessions, sign_in
 from store.identifiers import mask_mobile
 from store.models import Agent, AgentRole, SmsOutbox
@@ -39,6 +46,14 @@ def csrf_matches(request: web.Request, sent: str) -> bool:
         else request.cookies.get(CSRF_COOKIE, "")
     )
     return bool(expected) and hmac.compare_digest(expected, sent)
+
+
+def client_of(request: web.Request) -> str:
+    """The client's address, for the limits kept per address: behind a trusted
+    proxy, the one it forwarded for (see `desk.addresses`)."""
+    return client_address(
+        request.remote, request.headers.get("X-Forwarded-For"), request.app[trusted_proxies_key]
+    )
 
 
 def secure_cookies(request: web.Request) -> bool:
@@ -100,7 +115,7 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 async def login(request: web.Request) -> web.StreamResponse:
     form = await check_csrf(request)
     username, password = str(form.get("username", "")), str(form.get("password", ""))
-    attempt = await sign_in(request.app[sessions_key], username, password, request.remote or "")
+    attempt = await sign_in(request.app[sessions_key], username, password, client_of(request))
     if attempt.agent is None:
         error = "blocked" if attempt.blocked_minutes else "bad_credentials"
         context = {"error": error, "minutes": attempt.blocked_minutes, "username": username}
