@@ -116,10 +116,14 @@ async def login(request: web.Request) -> web.StreamResponse:
     form = await check_csrf(request)
     username, password = str(form.get("username", "")), str(form.get("password", ""))
     attempt = await sign_in(request.app[sessions_key], username, password, client_of(request))
+    if attempt.retry_after_seconds:
+        context = {"error": "blocked", "minutes": attempt.blocked_minutes, "username": username}
+        page = render(request, "login.html", context, status=429)
+        page.headers["Retry-After"] = str(attempt.retry_after_seconds)
+        return page
     if attempt.agent is None:
-        error = "blocked" if attempt.blocked_minutes else "bad_credentials"
-        context = {"error": error, "minutes": attempt.blocked_minutes, "username": username}
-        return render(request, "login.html", context, status=429 if error == "blocked" else 401)
+        context = {"error": "bad_credentials", "username": username}
+        return render(request, "login.html", context, status=401)
     redirect = web.HTTPSeeOther(location="/console")
     settings = request.app[settings_key]
     redirect.set_cookie(

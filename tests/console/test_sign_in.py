@@ -1,11 +1,14 @@
 """Sign-in limits as the routes apply them: the client's address behind a trusted
-proxy."""
+proxy, and a blocked sign-in saying how long, in both languages, on the page and
+in the API."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from desk.sign_in import MAX_FAILURES_PER_ADDRESS
+from desk.sign_in import FAILURE_WINDOW, MAX_FAILURES_PER_ADDRESS, MAX_FAILURES_PER_USER
 from tests.console.test_api import form_token
 from tests.console_app import start_console
 
@@ -69,3 +72,41 @@ async def test_without_trusted_proxies_the_forwarded_header_is_ignored(console_a
         assert wrong.status == 401
     assert (await api_sign_in(client, "agent1", "pw", "203.0.113.50")).status == 429
     assert (await page_sign_in(client, "agent1", "pw", "203.0.113.51")).status == 429
+
+
+async def lock(client, username="agent2") -> None:
+    for _ in range(MAX_FAILURES_PER_USER):
+        assert (await api_sign_in(client, username, "guess")).status == 401
+
+
+async def test_a_locked_api_sign_in_says_how_long(console_app):
+    client = await console_app()
+    await lock(client)
+    blocked = await api_sign_in(client, "agent2", "pw")
+    assert blocked.status == 429
+    error = (await blocked.json())["error"]
+    seconds = error["retry_after_seconds"]
+    assert 0 < seconds <= FAILURE_WINDOW.total_seconds()
+    assert blocked.headers["Retry-After"] == str(seconds)
+    assert error["code"] == "too_many_attempts"
+    minutes = math.ceil(seconds / 60)
+    assert error["message"] == (f"Too many wrong passwords: try again in {minutes} minute(s).")
+    chinese = await api_sign_in(client, "agent2", "pw", **{"Accept-Language": "zh-CN,zh"})
+    assert chinese.status == 429
+    message = (await chinese.json())["error"]["message"]
+    assert f"请 {math.ceil(int(chinese.headers['Retry-After']) / 60)} 分钟后再试" in message
+
+
+@pytest.mark.parametrize(
+    ("lang", "says"),
+    [("zh", "密码错误次数过多,请 {} 分钟后再试。"), ("en", "try again in {} minute(s).")],
+    ids=["zh", "en"],
+)
+async def test_a_locked_page_sign_in_says_how_long(console_app, lang, says):
+    client = await console_app()
+    await lock(client)
+    page = await page_sign_in(client, "agent2", "pw", lang=lang)
+    assert page.status == 429
+    seconds = int(page.headers["Retry-After"])
+    assert 0 < seconds <= FAILURE_WINDOW.total_seconds()
+    assert says.format(math.ceil(seconds / 60)) in await page.text()
