@@ -1,16 +1,26 @@
-"""Sign-in limits as the routes apply them: the client's address behind a trusted
-proxy, and a blocked sign-in saying how long, in both languages, on the page and
-in the API."""
+"""Sign-in as the routes apply it: the client's address behind a trusted proxy, a
+blocked sign-in saying how long (in both languages, on the page and in the API),
+and how long an API sign-in alone counts as being online."""
 
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
+from console.keys import service_key
+from desk.clock import now
+from desk.housekeeping import run_once
+from desk.journal import PRESENCE_TTL
 from desk.sign_in import FAILURE_WINDOW, MAX_FAILURES_PER_ADDRESS, MAX_FAILURES_PER_USER
+from store.models import Agent
+from tests.console.test_agent_socket import Console
 from tests.console.test_api import form_token
+from tests.console.test_api import token as api_token
 from tests.console_app import start_console
+from web.stack import Customer
 
 
 @pytest.fixture
@@ -110,3 +120,32 @@ async def test_a_locked_page_sign_in_says_how_long(console_app, lang, says):
     seconds = int(page.headers["Retry-After"])
     assert 0 < seconds <= FAILURE_WINDOW.total_seconds()
     assert says.format(math.ceil(seconds / 60)) in await page.text()
+
+
+async def test_an_api_sign_in_alone_counts_as_online_for_a_minute_at_most(console_app):
+    """Only a console that is heard from (each housekeeping round) keeps an agent
+    online for handoffs; an API sign-in is a minute's presence, not its token's 12 hours."""
+    client = await console_app(service_hours="00:00-24:00")
+    service = client.app[service_key]
+    assert service.presence_ttl == PRESENCE_TTL == timedelta(minutes=1)
+    agent_token = await api_token(client, "agent1")  # online, and no console
+
+    async def handed_over(text: str) -> str:
+        customer = Customer(client.base)
+        await customer.connect()
+        await customer.say(text)  # the bot is unreachable: to a person, if one is online
+        await customer.until(lambda m: "队列" in (m.get("text") or "") or m.get("quick_replies"))
+        await customer.disconnect()
+        conversation = await service.find("web", customer.session_id)
+        return conversation.state
+
+    assert await handed_over("我要转人工") == "queued"
+    # a minute later, with no console of theirs heard from
+    async with service.sessions.begin() as session:
+        agent = await session.scalar(select(Agent).where(Agent.username == "agent1"))
+        agent.presence_at = now() - PRESENCE_TTL - timedelta(seconds=1)
+    assert await handed_over("我要转人工") == "bot"  # nobody online: a callback is offered
+    console = await Console(client.base).connect(agent_token)
+    await run_once(service, grace_seconds=60)
+    assert await handed_over("我要转人工") == "queued"
+    await console.disconnect()
