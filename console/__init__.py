@@ -11,7 +11,14 @@ from aiohttp import web
 
 from console import admin, api, casework_api, casework_pages, documents, pages, people_api
 from console.agents import AgentConsole
-from console.keys import service_key, sessions_key, settings_key, tokens_key
+from console.keys import (
+    service_key,
+    sessions_key,
+    settings_key,
+    tokens_key,
+    trusted_proxies_key,
+)
+from desk.addresses import trusted_networks
 from desk.conversations import ConversationService
 from desk.settings import Settings
 from desk.sign_in import Tokens
@@ -36,6 +43,7 @@ def install(
     app[sessions_key] = service.sessions
     app[tokens_key] = tokens
     app[service_key] = service
+    app[trusted_proxies_key] = trusted_networks(settings.trusted_proxies)
     agents = AgentConsole(service, tokens, settings.console_origins())
     service.hub = agents
     sio.register_namespace(agents)

@@ -144,9 +144,11 @@ class AgentConsole(AnswersEveryEvent, socketio.AsyncNamespace):
 
     async def on_disconnect(self, sid: str, *args: Any) -> None:
         session = await self.get_session(sid)
-        agent_id = session.get("agent_id") if session else None
+        # Taken out, so that a connection is counted out once however it ends.
+        agent_id = session.pop("agent_id", None) if session else None
         if agent_id is None:
             return
+        await self.save_session(sid, session)
         self.connections[agent_id] -= 1
         # Another tab of the same agent keeps them online. Their conversations stay
         # theirs for the reconnect grace period (see ConversationService.requeue_absent).

@@ -6,11 +6,12 @@ from typing import Any
 
 from aiohttp import web
 
+from console.i18n import preferred, t
 from console.keys import service_key, sessions_key, tokens_key
-from console.pages import csrf_matches
+from console.pages import client_of, csrf_matches
 from desk import inputs
 from desk.errors import DeskError, error_body
-from desk.sign_in import COOKIE, agent_by_token, end_sessions, sign_in
+from desk.sign_in import COOKIE, SignIn, agent_by_token, end_sessions, sign_in
 from store.models import Agent, AgentRole, ConversationState
 
 routes = web.RouteTableDef()
@@ -76,14 +77,10 @@ def _conversation_id(request: web.Request) -> int:
 async def login(request: web.Request) -> web.Response:
     body = inputs.read(inputs.Login, await json_body(request))
     attempt = await sign_in(
-        request.app[sessions_key], body.username, body.password, request.remote or ""
+        request.app[sessions_key], body.username, body.password, client_of(request)
     )
-    if attempt.blocked_minutes:
-        return error(
-            429,
-            "too_many_attempts",
-            f"Too many wrong passwords. Try again in {attempt.blocked_minutes} minute(s).",
-        )
+    if attempt.retry_after_seconds:
+        return locked(request, attempt)
     agent = attempt.agent
     if agent is None:
         return error(401, "bad_credentials", "Wrong username or password.")
@@ -95,6 +92,18 @@ async def login(request: web.Request) -> web.Response:
             "agent": {"id": agent.id, "username": agent.username, "role": agent.role.value},
         }
     )
+
+
+def locked(request: web.Request, attempt: SignIn) -> web.Response:
+    """429 for a blocked sign-in, saying how long (in `Retry-After` too), in the
+    language asked for (English by default, like the API's other messages)."""
+    asked = request.headers.get("Accept-Language")
+    seconds = attempt.retry_after_seconds
+    minutes = attempt.blocked_minutes
+    message = t(preferred(asked) if asked else "en", "login.blocked", minutes=minutes)
+    body: dict[str, Any] = {"error": {"code": "too_many_attempts", "message": message}}
+    body["error"]["retry_after_seconds"] = seconds
+    return web.json_response(body, status=429, headers={"Retry-After": str(seconds)})
 
 
 def conversation_worker(request: web.Request) -> Agent:

@@ -3,6 +3,7 @@
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from desk.addresses import Network
 from desk.conversations import ConversationService
 from desk.settings import Settings
 from desk.sign_in import Tokens
@@ -11,3 +12,5 @@ settings_key = web.AppKey("settings", Settings)
 sessions_key = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 service_key = web.AppKey("service", ConversationService)
 tokens_key = web.AppKey("tokens", Tokens)
+# `TRUSTED_PROXIES`, parsed once when the app starts.
+trusted_proxies_key = web.AppKey("trusted_proxies", tuple[Network, ...])

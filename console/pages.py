@@ -10,7 +10,14 @@ from aiohttp import web
 from sqlalchemy import select
 
 from console.i18n import language_of, preferred, strings, t, translator
-from console.keys import service_key, sessions_key, settings_key, tokens_key
+from console.keys import (
+    service_key,
+    sessions_key,
+    settings_key,
+    tokens_key,
+    trusted_proxies_key,
+)
+from desk.addresses import client_address
 from desk.sign_in import COOKIE, agent_by_token, end_sessions, sign_in
 from store.identifiers import mask_mobile
 from store.models import Agent, AgentRole, SmsOutbox
@@ -39,6 +46,14 @@ def csrf_matches(request: web.Request, sent: str) -> bool:
         else request.cookies.get(CSRF_COOKIE, "")
     )
     return bool(expected) and hmac.compare_digest(expected, sent)
+
+
+def client_of(request: web.Request) -> str:
+    """The client's address, for the limits kept per address: behind a trusted
+    proxy, the one it forwarded for (see `desk.addresses`)."""
+    return client_address(
+        request.remote, request.headers.get("X-Forwarded-For"), request.app[trusted_proxies_key]
+    )
 
 
 def secure_cookies(request: web.Request) -> bool:
@@ -100,11 +115,15 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 async def login(request: web.Request) -> web.StreamResponse:
     form = await check_csrf(request)
     username, password = str(form.get("username", "")), str(form.get("password", ""))
-    attempt = await sign_in(request.app[sessions_key], username, password, request.remote or "")
+    attempt = await sign_in(request.app[sessions_key], username, password, client_of(request))
+    if attempt.retry_after_seconds:
+        context = {"error": "blocked", "minutes": attempt.blocked_minutes, "username": username}
+        page = render(request, "login.html", context, status=429)
+        page.headers["Retry-After"] = str(attempt.retry_after_seconds)
+        return page
     if attempt.agent is None:
-        error = "blocked" if attempt.blocked_minutes else "bad_credentials"
-        context = {"error": error, "minutes": attempt.blocked_minutes, "username": username}
-        return render(request, "login.html", context, status=429 if error == "blocked" else 401)
+        context = {"error": "bad_credentials", "username": username}
+        return render(request, "login.html", context, status=401)
     redirect = web.HTTPSeeOther(location="/console")
     settings = request.app[settings_key]
     redirect.set_cookie(

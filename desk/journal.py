@@ -102,6 +102,12 @@ class NoAgents:
         pass
 
 
+# How long an agent counts as online after a console of theirs was last heard from
+# (each housekeeping round heart-beats the connected ones). Nothing else keeps them
+# online: not their sign-in, whose token lasts much longer.
+PRESENCE_TTL = timedelta(minutes=1)
+
+
 @dataclass
 class Outbox:
     """Messages and state changes written in one transaction, delivered after commit.
@@ -134,7 +140,7 @@ class Journal:
         max_message_chars: int = 2000,
         rate_limiter: RateLimiter | SharedRateLimiter | None = None,
         verified_identity_days: float = 30,
-        presence_ttl: timedelta = timedelta(hours=12),
+        presence_ttl: timedelta = PRESENCE_TTL,
         bot_turn_lease: timedelta = timedelta(seconds=60),
     ):
         self.sessions = sessions

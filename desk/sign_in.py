@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from argon2 import PasswordHasher
@@ -17,6 +17,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from desk.clock import aware, now
 from store.models import Agent, AgentRole, LoginAttempt
 
 _hasher = PasswordHasher()
@@ -108,39 +109,88 @@ MAX_FAILURES_PER_ADDRESS = 20
 @dataclass
 class SignIn:
     agent: Agent | None = None
-    # Minutes until another try is allowed, when blocked.
-    blocked_minutes: int = 0
+    # Seconds until another try may be let through, when blocked (0: not blocked).
+    retry_after_seconds: int = 0
+
+    @property
+    def blocked_minutes(self) -> int:
+        return math.ceil(self.retry_after_seconds / 60)
 
 
 async def sign_in(
-    sessions: async_sessionmaker[AsyncSession], username: str, password: str, remote: str
+    sessions: async_sessionmaker[AsyncSession],
+    username: str,
+    password: str,
+    remote: str,
+    at: datetime | None = None,
 ) -> SignIn:
-    """Check a password, unless too many recent failures block the attempt;
-    every attempt is recorded (on the shared store, so all processes agree)."""
-    since = datetime.now(UTC) - FAILURE_WINDOW
-    async with sessions() as session:
-        failures = select(func.count(), func.min(LoginAttempt.at)).where(
-            LoginAttempt.succeeded.is_(False), LoginAttempt.at > since
-        )
-        by_user = (await session.execute(failures.where(LoginAttempt.username == username))).one()
-        by_address = (await session.execute(failures.where(LoginAttempt.remote == remote))).one()
-    limits = ((by_user, MAX_FAILURES_PER_USER), (by_address, MAX_FAILURES_PER_ADDRESS))
-    for (count, first), limit in limits:
-        if count >= limit:
-            first = first if first.tzinfo else first.replace(tzinfo=UTC)
-            left = (first + FAILURE_WINDOW - datetime.now(UTC)).total_seconds()
-            return SignIn(blocked_minutes=max(1, math.ceil(left / 60)))
+    """Check a password, unless too many recent failures block the attempt.
+
+    Counting and recording are one step, taken by one attempt at a time per username
+    and per address (in every process: the store serialises them), so no more tries
+    than the limit reach the password check however many race: the attempt is stored
+    as a failure first, counted with the others, and kept only if it may go on; it is
+    marked succeeded once the password is right. `at`: its time, the clock's by default."""
+    at = at or now()
+    username, remote = username[:64], remote[:64]
+    async with sessions() as session, session.begin():
+        if session.get_bind().dialect.name == "postgresql":
+            # Held until the commit. (SQLite lets one writer at a time anyway, and the
+            # attempt's INSERT below is its first statement, so it waits its turn.)
+            for space, key in ((_USER_LOCKS, username), (_ADDRESS_LOCKS, remote)):
+                await session.execute(select(func.pg_advisory_xact_lock(space, func.hashtext(key))))
+        attempt = LoginAttempt(username=username, remote=remote, succeeded=False, at=at)
+        session.add(attempt)
+        await session.flush()
+        retry_after = await _blocked_for(session, attempt, at)
+        if retry_after:
+            # It checked nothing, so it does not count (nor lengthen the block).
+            await session.delete(attempt)
+    if retry_after:
+        return SignIn(retry_after_seconds=retry_after)
     agent = await authenticate(sessions, username, password)
-    async with sessions.begin() as session:
-        session.add(
-            LoginAttempt(
-                username=username[:64],
-                remote=remote[:64],
-                succeeded=agent is not None,
-                at=datetime.now(UTC),
+    if agent is not None:
+        async with sessions.begin() as session:
+            await session.execute(
+                update(LoginAttempt).where(LoginAttempt.id == attempt.id).values(succeeded=True)
             )
-        )
     return SignIn(agent=agent)
+
+
+# PostgreSQL advisory lock spaces of sign-in attempts: one lock per username, one per address.
+_USER_LOCKS, _ADDRESS_LOCKS = 4101, 4102
+
+
+async def _blocked_for(session: AsyncSession, attempt: LoginAttempt, at: datetime) -> int:
+    """Seconds after `at` until a try like `attempt` (stored, not yet committed)
+    would be let through; 0 if it is."""
+    failures = select(LoginAttempt.at).where(
+        LoginAttempt.succeeded.is_(False), LoginAttempt.at > at - FAILURE_WINDOW
+    )
+    limits = (
+        (LoginAttempt.username == attempt.username, MAX_FAILURES_PER_USER),
+        (LoginAttempt.remote == attempt.remote, MAX_FAILURES_PER_ADDRESS),
+    )
+    until = at
+    for same, limit in limits:
+        counted = select(func.count()).select_from(failures.where(same).subquery())
+        # The attempt itself is among them.
+        over = (await session.scalar(counted) or 0) - limit
+        if over <= 0:
+            continue
+        # A later try passes once no more than limit - 1 of the other failures are
+        # within the window: when the over-th oldest of them leaves it.
+        leaving = await session.scalar(
+            failures.where(same, LoginAttempt.id != attempt.id)
+            .order_by(LoginAttempt.at, LoginAttempt.id)
+            .offset(over - 1)
+            .limit(1)
+        )
+        until = max(until, aware(leaving) + FAILURE_WINDOW if leaving else at, at + _SECOND)
+    return math.ceil((until - at).total_seconds())
+
+
+_SECOND = timedelta(seconds=1)
 
 
 async def agent_by_token(

@@ -23,6 +23,7 @@ from desk.conversations import ConversationService
 from desk.delivery import PushChannel
 from desk.flood import RateLimiter, SharedRateLimiter
 from desk.housekeeping import keep_house
+from desk.journal import PRESENCE_TTL
 from desk.rasa import RasaClient
 from desk.settings import ROOT, Settings, get_settings
 from desk.sign_in import sync_demo_agents
@@ -141,7 +142,7 @@ async def init_app(settings: Settings | None = None) -> web.Application:
         rate_limiter=rate_limiter,
         verified_identity_days=settings.verified_identity_days,
         # A console process that stops heart-beating its agents is taken to be gone.
-        presence_ttl=timedelta(seconds=max(60.0, 6 * settings.housekeeping_seconds)),
+        presence_ttl=max(PRESENCE_TTL, timedelta(seconds=6 * settings.housekeeping_seconds)),
         bot_turn_lease=timedelta(seconds=settings.bot_turn_lease_seconds),
     )
     console.install(app, sio, service, settings)

@@ -10,8 +10,11 @@ import json
 import re
 from typing import Any
 
+import pytest
 import socketio
 
+from channels.webchat import WebChat
+from desk.errors import CONNECTION_EVENTS, UNEXPECTED, UNKNOWN_EVENT
 from desk.texts import REFUSALS
 from web.stack import Customer
 
@@ -239,5 +242,42 @@ async def test_a_message_that_fails_unexpectedly_is_still_answered(channel_app, 
     answer = await customer.say("你好")
     assert answer["ok"] is False and answer["error"]["code"] == "internal"
     monkeypatch.undo()
+    assert (await customer.say("你好"))["ok"]
+    await customer.disconnect()
+
+
+WEB_EVENTS = sorted(
+    name[3:]
+    for name in dir(WebChat)
+    if name.startswith("on_") and name[3:] not in CONNECTION_EVENTS
+)
+
+
+@pytest.mark.parametrize("event", WEB_EVENTS)
+async def test_every_event_that_fails_answers_without_telling_why(channel_app, monkeypatch, event):
+    desk = await channel_app()
+    customer = Customer(desk.base)
+    await customer.connect()
+
+    async def broken(*args, **kwargs):
+        raise KeyError("postgresql://desk:secret@db/desk")
+
+    monkeypatch.setattr(desk.service.channels["web"], f"on_{event}", broken)
+    answer = await customer.sio.call(event, {"message": "你好"}, timeout=10)
+    assert answer == {"ok": False, **UNEXPECTED}
+    assert "secret" not in str(answer)
+    monkeypatch.undo()
+    assert (await customer.say("你好"))["ok"]
+    await customer.disconnect()
+
+
+@pytest.mark.parametrize("event", ["connect", "disconnect", "no such thing"])
+async def test_a_customer_cannot_send_the_connections_own_events(channel_app, event):
+    desk = await channel_app()
+    customer = Customer(desk.base)
+    await customer.connect()
+    # as a connection, this origin would be refused
+    answer = await customer.sio.call(event, {"HTTP_ORIGIN": "https://evil.example"}, timeout=10)
+    assert answer == {"ok": False, **UNKNOWN_EVENT}
     assert (await customer.say("你好"))["ok"]
     await customer.disconnect()

@@ -11,11 +11,13 @@ import pytest
 import socketio
 from sqlalchemy import select
 
+from console.agents import AgentConsole, agent_room
 from console.keys import service_key
 from desk.casework import REMIND_AHEAD
 from desk.clock import aware
+from desk.errors import CONNECTION_EVENTS, UNEXPECTED, UNKNOWN_EVENT, DeskError
 from desk.housekeeping import run_once
-from store.models import Callback
+from store.models import Agent, Callback
 from tests.console.test_api import bearer, token
 from tests.console_app import start_console
 from web.stack import Customer
@@ -304,3 +306,97 @@ async def test_an_event_that_fails_unexpectedly_is_still_answered(quiet_client, 
     monkeypatch.undo()
     assert (await console.call("queue"))["ok"]  # and the socket still works
     await console.disconnect()
+
+
+EVENTS = sorted(
+    name[3:]
+    for name in dir(AgentConsole)
+    if name.startswith("on_") and name[3:] not in CONNECTION_EVENTS
+)
+
+
+@pytest.mark.parametrize("event", EVENTS)
+async def test_every_event_that_fails_answers_without_telling_why(quiet_client, monkeypatch, event):
+    console = await Console(quiet_client.base).connect(await token(quiet_client, "agent1"))
+    hub = quiet_client.app[service_key].hub
+
+    async def broken(*args, **kwargs):
+        raise KeyError("postgresql://desk:secret@db/desk")
+
+    monkeypatch.setattr(hub, f"on_{event}", broken)
+    answer = await console.call(event, {"conversation_id": 1})
+    assert answer == {"ok": False, **UNEXPECTED}
+    assert "secret" not in str(answer)
+    monkeypatch.undo()
+    assert (await console.call("queue"))["ok"]  # and the socket still works
+    await console.disconnect()
+
+
+async def test_a_refusal_raised_anywhere_is_answered_with_its_own_code(quiet_client, monkeypatch):
+    console = await Console(quiet_client.base).connect(await token(quiet_client, "agent1"))
+    hub = quiet_client.app[service_key].hub
+
+    async def refused(*args, **kwargs):
+        raise DeskError("not_assigned", "Take the conversation first.")
+
+    monkeypatch.setattr(hub, "on_unwatch", refused)
+    answer = await console.call("unwatch", {"conversation_id": 1})
+    assert answer == {
+        "ok": False,
+        "error": {"code": "not_assigned", "message": "Take the conversation first."},
+    }
+    await console.disconnect()
+
+
+@pytest.mark.parametrize("event", ["disconnect", "connect"])
+async def test_a_console_cannot_send_the_connections_own_events(quiet_client, event):
+    """socket.io hands a client's "disconnect" event to the handler of a real one:
+    the agent, still connected, would be counted out and marked offline."""
+    agent_token = await token(quiet_client, "agent1")
+    console = await Console(quiet_client.base).connect(agent_token)
+    service = quiet_client.app[service_key]
+    [agent_id] = service.hub.connected_agents()
+
+    async def presence() -> str:
+        async with service.sessions() as session:
+            return (await session.get(Agent, agent_id)).presence
+
+    answer = await console.call(event, {"HTTP_ORIGIN": quiet_client.base, "token": agent_token})
+    assert answer == {"ok": False, **UNKNOWN_EVENT}
+    assert service.hub.connected_agents() == [agent_id]
+    assert await presence() == "online"
+    assert (await console.call("queue"))["ok"]
+    # the real one still counts (once the server has seen it)
+    await console.disconnect()
+    deadline = asyncio.get_running_loop().time() + 10
+    while await presence() != "offline" and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    assert await presence() == "offline"
+    assert service.hub.connected_agents() == []
+
+
+async def test_an_unknown_event_is_answered(quiet_client):
+    console = await Console(quiet_client.base).connect(await token(quiet_client, "agent1"))
+    assert await console.call("recheck", {}) == {"ok": False, **UNKNOWN_EVENT}
+    assert await console.call("no such thing", {}) == {"ok": False, **UNKNOWN_EVENT}
+    await console.disconnect()
+
+
+async def test_a_connection_is_counted_out_once_however_often_its_end_is_heard(quiet_client):
+    agent_token = await token(quiet_client, "agent1")
+    first = await Console(quiet_client.base).connect(agent_token)
+    second = await Console(quiet_client.base).connect(agent_token)
+    hub = quiet_client.app[service_key].hub
+    [agent_id] = hub.connected_agents()
+    assert hub.connections[agent_id] == 2
+    sid = first.sio.namespaces["/agents"]
+    sids = [s for s, _ in hub.server.manager.get_participants("/agents", agent_room(agent_id))]
+    assert sid in sids
+    for _ in range(2):
+        await hub.on_disconnect(sid, "transport close")
+    # the other console still holds them
+    assert hub.connections[agent_id] == 1
+    async with hub.service.sessions() as session:
+        assert (await session.get(Agent, agent_id)).presence == "online"
+    await first.disconnect()
+    await second.disconnect()

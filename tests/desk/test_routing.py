@@ -218,6 +218,26 @@ async def test_a_process_that_stops_heart_beating_is_taken_to_be_gone(service, s
     assert await service.dispatch() == 0  # and nothing is given to them
 
 
+async def test_an_agent_not_heard_from_for_a_minute_is_not_online(service, sessions):
+    """With the service's own presence time (not one a test chose): an agent whose
+    console nobody heart-beats stops counting for handoffs within a minute or so,
+    not after the twelve hours their sign-in lasts."""
+    agent = await online(service, sessions, "silent")
+    async with sessions.begin() as session:
+        await session.execute(
+            update(Agent)
+            .where(Agent.id == agent.id)
+            .values(presence_at=datetime.now(UTC) - timedelta(minutes=2))
+        )
+    conversation = await handed_over(service, "unheard")
+    assert (await stored(sessions, conversation)).state == "bot"  # a callback is offered
+    assert await service.dispatch() == 0
+    # their console is heard from again (a housekeeping round's heartbeat): online again
+    await service.heartbeat([agent.id])
+    again = await handed_over(service, "heard")
+    assert (await stored(sessions, again)).assigned_agent_id == agent.id
+
+
 @pytest.mark.parametrize("role", [AgentRole.ADMIN, AgentRole.TRAINER])
 async def test_only_those_who_take_conversations_count_as_online(service, sessions, role):
     await online(service, sessions, f"signed-in-{role.value}", role=role, team="general")
