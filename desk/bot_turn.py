@@ -70,7 +70,11 @@ class BotTurns(Lifecycle):
                 replies = await self.bot.send(
                     conversation.uid,
                     text,
-                    {"channel": conversation.channel, "language": conversation.language},
+                    {
+                        "channel": conversation.channel,
+                        "language": conversation.language,
+                        "client_address": conversation.client_address,
+                    },
                 )
                 understood = await self.bot.latest_intent(conversation.uid)
             except BotUnavailable as exc:

@@ -111,7 +111,9 @@ class ConversationService(Notes, BotTurns):
         if refusal is not None:
             log.warning("refused a message from %s: %s", who, refusal.code)
             return Received(await self.find(channel, inbound.external_id), refusal=refusal)
-        conversation, _ = await self.open(channel, inbound.external_id, inbound.profile)
+        conversation, _ = await self.open(
+            channel, inbound.external_id, inbound.profile, inbound.client_address
+        )
         if inbound.event == "subscribe":
             message, new = await self.system_message(conversation.id, "welcome", inbound.message_id)
             return Received(conversation, message, duplicate=not new)
