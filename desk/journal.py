@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from desk.acknowledgements import Acknowledgements
 from desk.clock import now
 from desk.errors import DeskError
 from desk.flood import RateLimiter, SharedRateLimiter
@@ -158,6 +159,7 @@ class Journal:
         # Agents are "online" while a console process heart-beats them this recently.
         self.presence_ttl = presence_ttl
         self._bot_turns: set[asyncio.Task] = set()
+        self.acks = Acknowledgements(sessions)
 
     def add_channel(self, channel: Channel) -> None:
         self.channels[channel.name] = channel
@@ -184,17 +186,8 @@ class Journal:
         return {agent_id: name for agent_id, name in rows}
 
     async def acknowledge(self, conversation_id: int, seq: int) -> None:
-        """The customer has everything up to `seq`."""
-        async with self.sessions.begin() as session:
-            await session.execute(
-                update(Conversation)
-                .where(
-                    Conversation.id == conversation_id,
-                    Conversation.customer_ack_seq < seq,
-                    Conversation.last_seq >= seq,
-                )
-                .values(customer_ack_seq=seq)
-            )
+        """The customer has everything up to `seq` (written sparingly, see `acks`)."""
+        await self.acks.acknowledge(conversation_id, seq)
 
     async def messages_after(
         self, conversation_id: int, after: int = 0, outbound_only: bool = False, limit: int = 500

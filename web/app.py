@@ -164,6 +164,7 @@ async def init_app(settings: Settings | None = None) -> web.Application:
             with contextlib.suppress(asyncio.CancelledError):
                 await housekeeping
         await service.wait_for_bot()
+        await service.acks.flush()
         for channel in service.channels.values():
             if isinstance(channel, PushChannel):
                 await channel.drain()

@@ -205,8 +205,10 @@ class WebChat(AnswersEveryEvent, socketio.AsyncNamespace):
             isinstance(last_seq, int) and not isinstance(last_seq, bool) and 0 <= last_seq <= MAX_ID
         ):
             after, outbound_only = last_seq, True
-        elif conversation.customer_ack_seq:
-            after, outbound_only = conversation.customer_ack_seq, True
+        elif acknowledged := self.service.acks.newest(
+            conversation.id, conversation.customer_ack_seq
+        ):
+            after, outbound_only = acknowledged, True
         else:
             # A client that never acknowledges keeps its own history.
             after, outbound_only = conversation.last_seq, True
@@ -275,6 +277,12 @@ class WebChat(AnswersEveryEvent, socketio.AsyncNamespace):
         conversation_id = await self._conversation_id(sid)
         if conversation_id:
             await self.service.acknowledge(conversation_id, seq)
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        """An acknowledgement still waiting is written as the customer leaves."""
+        session = await self.get_session(sid)
+        if session.get("conversation_id"):
+            await self.service.acks.flush(session["conversation_id"])
 
     async def _conversation_id(self, sid: str) -> int | None:
         """The session's conversation, once it has one (another tab of the same

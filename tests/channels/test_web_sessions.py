@@ -4,6 +4,7 @@ address, and the bot is told the address each message came from."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from typing import Any
 
@@ -123,3 +124,19 @@ async def test_the_bot_is_told_where_each_message_came_from(channel_app, fake_ra
     await direct.settle()
     assert fake_rasa.metadata[-1]["client_address"] == "127.0.0.1"
     await plain.disconnect()
+
+
+async def test_an_acknowledgement_still_waiting_is_written_on_disconnect(channel_app):
+    desk = await channel_app()
+    customer = RawCustomer(desk.base)
+    session_id = (await customer.request(session_id=None))["session_id"]
+    await customer.say("你好", session_id)
+    await desk.settle()
+    # acknowledged one after the other, as the widget does: the second waits
+    await customer.sio.emit("ack", {"seq": 1})
+    await customer.sio.call("ack", {"seq": 2}, timeout=10)
+    await customer.sio.disconnect()
+    deadline = asyncio.get_running_loop().time() + 10
+    while desk.rows("SELECT customer_ack_seq FROM conversations") != [(2,)]:
+        assert asyncio.get_running_loop().time() < deadline, "the acknowledgement was lost"
+        await asyncio.sleep(0.05)

@@ -56,3 +56,38 @@ async def test_two_first_messages_of_a_known_identity_open_one_conversation(sess
     async with sessions() as session:
         opened = await session.scalar(select(func.count()).select_from(Conversation))
     assert opened == 10
+
+
+async def acknowledged(sessions, conversation_id: int) -> int:
+    async with sessions() as session:
+        return await session.scalar(
+            select(Conversation.customer_ack_seq).where(Conversation.id == conversation_id)
+        )
+
+
+async def test_acknowledgements_are_written_only_forward_and_once_an_interval(sessions):
+    service = ConversationService(sessions, ScriptedBot(), Recorder(), auto_assign=False)
+    conversation, _ = await service.open("web", "acks-" + "a" * 20)
+    for n in range(3):
+        await service.customer_message(conversation.id, f"第{n}条", wait_for_bot=True)
+    acks = service.acks  # 6 messages; writes at most every 5 s (the clock given here)
+    await acks.acknowledge(conversation.id, 1, now=100.0)
+    assert await acknowledged(sessions, conversation.id) == 1
+    await acks.acknowledge(conversation.id, 2, now=101.0)
+    await acks.acknowledge(conversation.id, 3, now=102.0)
+    await acks.acknowledge(conversation.id, 2, now=103.0)
+    # the newest waits, and a reconnecting client is replayed from it
+    assert await acknowledged(sessions, conversation.id) == 1
+    assert acks.newest(conversation.id, 1) == 3
+    # the housekeeping round (or the customer's disconnect) writes it
+    await acks.flush(now=103.0)
+    assert await acknowledged(sessions, conversation.id) == 3
+    # past the interval an acknowledgement is written at once; one past the last
+    # message never is
+    await acks.acknowledge(conversation.id, 4, now=108.5)
+    assert await acknowledged(sessions, conversation.id) == 4
+    await acks.acknowledge(conversation.id, 99, now=120.0)
+    await acks.flush(now=130.0)
+    assert await acknowledged(sessions, conversation.id) == 4
+    await acks.acknowledge(conversation.id, 6, now=140.0)
+    assert await acknowledged(sessions, conversation.id) == 6
