@@ -50,6 +50,7 @@ from channels.wechat_protocol import (
 )
 from desk.delivery import DeliveryFailed, PushChannel, render_text
 from desk.intake import Attachment, Inbound, Limits, Received, Refusal
+from desk.pseudonyms import pseudonym
 from store.models import Conversation
 
 if TYPE_CHECKING:
@@ -192,12 +193,12 @@ class WeChat(PushChannel):
             event = "subscribe" if event in SUBSCRIBE_EVENTS else event
             inbound = Inbound(openid, event=event, message_id=f"{openid}:{message.time}:{event}")
         elif event in SILENT_EVENTS:
-            log.info("WeChat %s event from %s ignored", event, openid)
+            log.info("WeChat %s event from %s ignored", event, pseudonym(openid))
             return no_reply()
         else:
             what = f"{event} event" if event else f"{kind} message"
             refusal = Refusal("unsupported", f"WeChat {what}s are not supported")
-            log.warning("WeChat %s from %s refused: %s", what, openid, refusal.message)
+            log.warning("WeChat %s from %s refused: %s", what, pseudonym(openid), refusal.message)
             text = f"{refusal.text('zh')}\n{refusal.text('en')}"
             return await self._reply(request, message, text, reply_nonce)
 
@@ -216,7 +217,9 @@ class WeChat(PushChannel):
             taken: list[dict[str, Any]]
             if time.monotonic() - started > REPLY_DEADLINE_SECONDS:
                 # Too late for WeChat to take an answer: everything goes by the API.
-                log.warning("WeChat message from %s took too long for a passive reply", openid)
+                log.warning(
+                    "WeChat message from %s took too long for a passive reply", pseudonym(openid)
+                )
                 text, taken = "", []
             else:
                 text, taken = await self._passive_text(received, target.id, openid)
@@ -225,7 +228,10 @@ class WeChat(PushChannel):
                 # Sent before letting go, so that what did not fit is pushed after it.
                 await response.write_eof()
             except ConnectionError:
-                log.warning("WeChat hung up before our reply to %s; sending it by the API", openid)
+                log.warning(
+                    "WeChat hung up before our reply to %s; sending it by the API",
+                    pseudonym(openid),
+                )
                 self._push_taken(target, taken)
         return response
 
@@ -241,7 +247,9 @@ class WeChat(PushChannel):
             # WeChat's retry of a message we already have: answered once already (or
             # the answer is still coming by the customer-service API).
             seq = (received.message or {}).get("seq")
-            log.info("WeChat resent message %s of %s; stored once, answered once", seq, openid)
+            log.info(
+                "WeChat resent message %s of %s; stored once, answered once", seq, pseudonym(openid)
+            )
             return "", []
         language = received.language
         parts: list[str] = []

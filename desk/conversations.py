@@ -22,6 +22,7 @@ from desk.intake import Inbound, Received, Refusal
 from desk.journal import Outbox, State, _current, _remembered
 from desk.lifecycle import QUEUE_PAYLOAD, RATING
 from desk.notes import Notes
+from desk.pseudonyms import pseudonym
 from desk.routing import workloads
 from desk.views import conversation_view, message_view
 from store.db import insert_if_absent
@@ -102,14 +103,23 @@ class ConversationService(Notes, BotTurns):
                     self._record(session, "unsubscribed", conversation, data={"channel": channel})
             return Received(conversation)
         if not await self.rate_limiter.check(who):
-            log.warning("refused a message from %s: rate limited", who)
+            log.warning(
+                "refused a %s message from %s: rate limited",
+                channel,
+                pseudonym(inbound.external_id),
+            )
             return Received(
                 await self.find(channel, inbound.external_id),
                 refusal=Refusal("rate_limited", "Too many messages; slow down."),
             )
         refusal = self._refusal(inbound)
         if refusal is not None:
-            log.warning("refused a message from %s: %s", who, refusal.code)
+            log.warning(
+                "refused a %s message from %s: %s",
+                channel,
+                pseudonym(inbound.external_id),
+                refusal.code,
+            )
             return Received(await self.find(channel, inbound.external_id), refusal=refusal)
         conversation, _ = await self.open(
             channel, inbound.external_id, inbound.profile, inbound.client_address
