@@ -227,11 +227,11 @@ class WebChat(AnswersEveryEvent, socketio.AsyncNamespace):
             return _refusal("no_session", "Send session_request first.")
         if not isinstance(data, dict):
             return _refusal("malformed", "Expected {message, session_id}.")
-        profile: dict[str, Any] = {}
-        if "customData" in data and not session.get("plain"):
-            session, profile = await self._switch_to_rasa_webchat(
-                sid, session, data.get("customData")
-            )
+        # rasa-webchat sends `customData` with every message: each says so to the
+        # identity (kept once), in case the first was refused before it was stored.
+        profile = _rasa_webchat_profile(data["customData"]) if "customData" in data else {}
+        if profile and not session.get("plain"):
+            session = await self._switch_to_rasa_webchat(sid, session)
         if data.get("session_id") not in (None, session["session_id"]):
             return await self._refuse(sid, session, "wrong_session", "That session is not yours.")
         text = data.get("message")
@@ -303,20 +303,14 @@ class WebChat(AnswersEveryEvent, socketio.AsyncNamespace):
             identity = await find_identity(session, CHANNEL, session_id)
         return identity is not None and (identity.profile or {}).get("client") == RASA_WEBCHAT
 
-    async def _switch_to_rasa_webchat(
-        self, sid: str, session: dict[str, Any], custom_data: Any
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """rasa-webchat (it sends `customData`): Rasa's message shapes from now on, for
-        this connection and, remembered on the identity (the profile returned, which
-        the message carries), for its later ones."""
-        profile: dict[str, Any] = {"client": RASA_WEBCHAT}
-        if isinstance(custom_data, dict) and custom_data.get("language") in ("zh", "en"):
-            profile["language"] = custom_data["language"]
+    async def _switch_to_rasa_webchat(self, sid: str, session: dict[str, Any]) -> dict[str, Any]:
+        """rasa-webchat: Rasa's message shapes from now on, for this connection (and,
+        remembered on the identity, for its later ones)."""
         await self.leave_room(sid, _room(session["session_id"]))
         await self.enter_room(sid, _room(session["session_id"], plain=True))
         session = {**session, "plain": True}
         await self.save_session(sid, session)
-        return session, profile
+        return session
 
     async def _refuse(
         self, sid: str, session: dict[str, Any], code: str, message: str
@@ -341,6 +335,15 @@ class WebChat(AnswersEveryEvent, socketio.AsyncNamespace):
             message,
         )
         return _refusal(code, message)
+
+
+def _rasa_webchat_profile(custom_data: Any) -> dict[str, Any]:
+    """What rasa-webchat's `customData` tells the channel identity: its client, and
+    the language its page asked for."""
+    profile: dict[str, Any] = {"client": RASA_WEBCHAT}
+    if isinstance(custom_data, dict) and custom_data.get("language") in ("zh", "en"):
+        profile["language"] = custom_data["language"]
+    return profile
 
 
 def _customer_copy(attachment: dict[str, Any]) -> dict[str, Any]:

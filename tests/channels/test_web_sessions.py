@@ -5,12 +5,14 @@ address, and the bot is told the address each message came from."""
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from typing import Any
 
 import socketio
 
 from desk.texts import REFUSALS
+from tests.channels.test_webchat import RasaWebchat, as_rasa_webchat_sees
 from web.stack import Customer
 
 TABLES = ("conversations", "contacts", "channel_identities", "events", "messages")
@@ -140,3 +142,24 @@ async def test_an_acknowledgement_still_waiting_is_written_on_disconnect(channel
     while desk.rows("SELECT customer_ack_seq FROM conversations") != [(2,)]:
         assert asyncio.get_running_loop().time() < deadline, "the acknowledgement was lost"
         await asyncio.sleep(0.05)
+
+
+async def test_rasa_webchat_is_known_though_its_first_message_was_refused(channel_app):
+    desk = await channel_app()
+    widget = RasaWebchat(desk.base)
+    session_id = await widget.connect()
+    await widget.send("保" * 2001, {"language": "en"})
+    assert (await widget.next())["text"] in REFUSALS["too_long"]
+    await widget.send("hello", {"language": "en"})
+    assert as_rasa_webchat_sees(await widget.next()) == "text"
+    await widget.sio.disconnect()
+    assert desk.rows("SELECT language FROM conversations") == [("en",)]
+    [(profile,)] = desk.rows("SELECT profile FROM channel_identities")
+    assert json.loads(profile) == {"client": "rasa-webchat", "language": "en"}
+    # reloaded, it gets Rasa's shapes before it says anything
+    again = RasaWebchat(desk.base)
+    assert await again.connect(session_id) == session_id
+    conversation = await desk.service.find("web", session_id)
+    await desk.service.system_message(conversation.id, "welcome")
+    assert as_rasa_webchat_sees(await again.next()) == "text"
+    await again.sio.disconnect()
