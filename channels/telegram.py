@@ -45,6 +45,7 @@ from desk.delivery import DeliveryFailed, PushChannel, buttons_of, render_text
 from desk.errors import DeskError
 from desk.flood import RateLimiter
 from desk.intake import Attachment, Inbound, Limits, Refusal
+from desk.pseudonyms import pseudonym
 from desk.settings import Settings
 from store.models import Conversation
 
@@ -225,7 +226,12 @@ class Telegram(PushChannel):
             )
         else:
             kind = next((k for k in UNSUPPORTED if k in message), "other")
-            log.info("telegram update %s: refused a %s message from %s", update_id, kind, chat_id)
+            log.info(
+                "telegram update %s: refused a %s message from %s",
+                update_id,
+                kind,
+                pseudonym(chat_id),
+            )
             self._refuse(
                 chat_id,
                 Refusal("unsupported", f"Telegram {kind} messages are not handled."),
@@ -257,7 +263,11 @@ class Telegram(PushChannel):
         data = query.get("data")
         payload = await self._payload(chat_id, data) if isinstance(data, str) else None
         if payload is None:
-            log.info("telegram callback %s from %s: unknown or expired data", update_id, chat_id)
+            log.info(
+                "telegram callback %s from %s: unknown or expired data",
+                update_id,
+                pseudonym(chat_id),
+            )
             self._answer(query_id, EXPIRED[profile.get("language", "zh")])
             return
         self._answer(query_id)
@@ -273,7 +283,7 @@ class Telegram(PushChannel):
         status = _dict(change.get("new_chat_member"), "new_chat_member").get("status")
         if chat.get("type") == "private" and status == "kicked":
             chat_id = _int(chat.get("id"), "my_chat_member.chat.id")
-            log.info("telegram chat %s blocked the bot", chat_id)
+            log.info("telegram chat %s blocked the bot", pseudonym(chat_id))
             await self.service.receive(CHANNEL, Inbound(str(chat_id), event="unsubscribe"))
 
     async def _payload(self, chat_id: int, data: str) -> str | None:

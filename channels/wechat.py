@@ -52,6 +52,7 @@ from channels.wechat_protocol import (
 )
 from desk.delivery import PushChannel, render_text
 from desk.intake import Attachment, Inbound, Limits, Received, Refusal
+from desk.pseudonyms import pseudonym
 from store.models import Conversation
 
 if TYPE_CHECKING:
@@ -194,12 +195,12 @@ class WeChat(PushChannel):
             event = "subscribe" if event in SUBSCRIBE_EVENTS else event
             inbound = Inbound(openid, event=event, message_id=f"{openid}:{message.time}:{event}")
         elif event in SILENT_EVENTS:
-            log.info("WeChat %s event from %s ignored", event, openid)
+            log.info("WeChat %s event from %s ignored", event, pseudonym(openid))
             return no_reply()
         else:
             what = f"{event} event" if event else f"{kind} message"
             refusal = Refusal("unsupported", f"WeChat {what}s are not supported")
-            log.warning("WeChat %s from %s refused: %s", what, openid, refusal.message)
+            log.warning("WeChat %s from %s refused: %s", what, pseudonym(openid), refusal.message)
             text = f"{refusal.text('zh')}\n{refusal.text('en')}"
             return self._reply_to(message, text, reply_nonce)
 
@@ -217,7 +218,9 @@ class WeChat(PushChannel):
             target = received.conversation or conversation
             if time.monotonic() - started > REPLY_DEADLINE_SECONDS:
                 # Too late for WeChat to take an answer: everything goes by the API.
-                log.warning("WeChat message from %s took too long for a passive reply", openid)
+                log.warning(
+                    "WeChat message from %s took too long for a passive reply", pseudonym(openid)
+                )
                 notice: str | None = ""
             else:
                 notice = self._notice(received, openid)
@@ -235,7 +238,10 @@ class WeChat(PushChannel):
                         await self._write(request, response)
             except ConnectionError:
                 # Whatever the reply answered is still owed: pushed when we let go.
-                log.warning("WeChat hung up before our reply to %s; it goes by the API", openid)
+                log.warning(
+                    "WeChat hung up before our reply to %s; it goes by the API",
+                    pseudonym(openid),
+                )
         return response
 
     def _notice(self, received: Received, openid: str) -> str | None:
@@ -249,7 +255,9 @@ class WeChat(PushChannel):
             # WeChat's retry of a message we already have: answered once already (or
             # the answer is still coming by the customer-service API).
             seq = (received.message or {}).get("seq")
-            log.info("WeChat resent message %s of %s; stored once, answered once", seq, openid)
+            log.info(
+                "WeChat resent message %s of %s; stored once, answered once", seq, pseudonym(openid)
+            )
             return ""
         return None
 

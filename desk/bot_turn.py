@@ -197,6 +197,7 @@ class BotTurns(Lifecycle):
                         "channel": conversation.channel,
                         "language": conversation.language,
                         "turn": seq,
+                        "client_address": conversation.client_address,
                     },
                 )
                 understood = await self.bot.latest_intent(conversation.uid)

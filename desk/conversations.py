@@ -22,8 +22,10 @@ from desk.intake import Inbound, Received, Refusal
 from desk.journal import Outbox, State, _current, _remembered
 from desk.lifecycle import QUEUE_PAYLOAD, RATING
 from desk.notes import Notes
+from desk.pseudonyms import pseudonym
 from desk.routing import workloads
 from desk.views import conversation_view, message_view
+from store.db import insert_if_absent
 from store.identities import identity_for, remembered_customer
 from store.models import (
     Agent,
@@ -39,28 +41,45 @@ log = logging.getLogger(__name__)
 
 class ConversationService(Notes, BotTurns):
     async def open(
-        self, channel: str, external_user_id: str, profile: dict[str, Any] | None = None
+        self,
+        channel: str,
+        external_user_id: str,
+        profile: dict[str, Any] | None = None,
+        client_address: str | None = None,
     ) -> tuple[Conversation, bool]:
         """The channel identity's current conversation, created if it has none. A new
-        conversation from an identity verified recently starts verified."""
+        conversation from an identity verified recently starts verified.
+
+        Safe when two first messages arrive at once (in one process or several): one
+        conversation per identity is a unique index, and the message that loses the
+        insert joins the conversation the other one opened."""
         async with self.sessions.begin() as session:
             identity = await identity_for(session, channel, external_user_id, profile)
             conversation = await session.scalar(_current(channel, external_user_id))
             if conversation is not None:
                 if conversation.contact_id is None:
                     conversation.contact_id = identity.contact_id
+                if client_address and conversation.client_address != client_address:
+                    conversation.client_address = client_address
                 return conversation, False
-            conversation = Conversation(
-                channel=channel,
-                external_user_id=external_user_id,
-                contact_id=identity.contact_id,
-                customer_id=remembered_customer(identity, self.verified_identity_days),
-            )
             language = (profile or {}).get("language")
-            if language in ("zh", "en"):
-                conversation.language = language
-            session.add(conversation)
-            await session.flush()
+            values = {
+                "channel": channel,
+                "external_user_id": external_user_id,
+                "contact_id": identity.contact_id,
+                "customer_id": remembered_customer(identity, self.verified_identity_days),
+                "client_address": client_address or None,
+                **({"language": language} if language in ("zh", "en") else {}),
+            }
+            created = await insert_if_absent(
+                session, Conversation, values, ["channel", "external_user_id"]
+            )
+            conversation = await session.scalar(_current(channel, external_user_id))
+            if conversation is None:
+                raise DeskError("conflict", "The conversation could not be opened.")
+            if created is None:
+                # Another message of the same identity opened it a moment ago.
+                return conversation, False
             self._record(session, "created", conversation, data={"channel": channel})
             if conversation.customer_id is not None:
                 self._record(
@@ -84,16 +103,27 @@ class ConversationService(Notes, BotTurns):
                     self._record(session, "unsubscribed", conversation, data={"channel": channel})
             return Received(conversation)
         if not await self.rate_limiter.check(who):
-            log.warning("refused a message from %s: rate limited", who)
+            log.warning(
+                "refused a %s message from %s: rate limited",
+                channel,
+                pseudonym(inbound.external_id),
+            )
             return Received(
                 await self.find(channel, inbound.external_id),
                 refusal=Refusal("rate_limited", "Too many messages; slow down."),
             )
         refusal = self._refusal(inbound)
         if refusal is not None:
-            log.warning("refused a message from %s: %s", who, refusal.code)
+            log.warning(
+                "refused a %s message from %s: %s",
+                channel,
+                pseudonym(inbound.external_id),
+                refusal.code,
+            )
             return Received(await self.find(channel, inbound.external_id), refusal=refusal)
-        conversation, _ = await self.open(channel, inbound.external_id, inbound.profile)
+        conversation, _ = await self.open(
+            channel, inbound.external_id, inbound.profile, inbound.client_address
+        )
         if inbound.event == "subscribe":
             message, new = await self.system_message(conversation.id, "welcome", inbound.message_id)
             return Received(conversation, message, duplicate=not new)

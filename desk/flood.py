@@ -1,4 +1,5 @@
-"""Flood control per channel identity: a token bucket each, refilled steadily."""
+"""Flood control: a token bucket per key (a channel identity, a client address),
+refilled steadily."""
 
 from __future__ import annotations
 
@@ -84,3 +85,13 @@ class SharedRateLimiter:
 
     async def close(self) -> None:
         await self.redis.aclose()
+
+
+def flood_limiter(
+    redis_url: str, per_minute: int, burst: int, prefix: str = "hd:rate:"
+) -> RateLimiter | SharedRateLimiter:
+    """Buckets in Redis when the processes share one (their socket.io message queue),
+    so that several processes enforce one limit together; else this process's own."""
+    if redis_url.startswith(("redis://", "rediss://")):
+        return SharedRateLimiter(redis_url, per_minute, burst, prefix)
+    return RateLimiter(per_minute, burst)

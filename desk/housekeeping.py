@@ -1,8 +1,8 @@
 """The periodic work of every console process: keep connected agents marked present, return the
 conversations of agents who did not come back, answer the customer messages the bot
 owes an answer to that nobody is answering (their process died), hand queued conversations to
-agents with room, push reminders of callbacks that are due, and retry deliveries
-to channels whose provider did not take a message.
+agents with room, write customers' acknowledgements that waited, push reminders of callbacks
+that are due, and retry deliveries to channels whose provider did not take a message.
 
 Every step is safe to run in several console processes at once: each change is
 conditional on the state it found."""
@@ -34,6 +34,8 @@ async def run_once(
     # Answered in the background: a slow bot holds up no other step.
     await service.answer_owed(now)
     await service.dispatch()
+    # Customers' acknowledgements that waited for this round.
+    await service.acks.flush()
     at = now or datetime.now(UTC)
     async with service.sessions.begin() as session:
         due = await casework.due_callbacks(session, at)

@@ -61,6 +61,9 @@ class Inbound:
     message_id: str | None = None
     # What the provider tells about the person: {"name": ..., "language": "zh" | "en"}.
     profile: dict[str, Any] = field(default_factory=dict)
+    # The customer's own network address, where the channel knows it (web chat); the
+    # bot is told it with each turn, for limits it keeps per address.
+    client_address: str | None = None
 
 
 @dataclass(frozen=True)

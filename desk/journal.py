@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from desk.acknowledgements import Acknowledgements
 from desk.clock import now
 from desk.errors import DeskError
 from desk.flood import RateLimiter, SharedRateLimiter
@@ -170,6 +171,7 @@ class Journal:
         # then any process's housekeeping answers it (this one died, or hangs).
         self.bot_turn_lease = bot_turn_lease
         self._turn_holder = uuid.uuid4().hex
+        self.acks = Acknowledgements(sessions)
 
     def add_channel(self, channel: Channel) -> None:
         self.channels[channel.name] = channel
@@ -196,17 +198,8 @@ class Journal:
         return {agent_id: name for agent_id, name in rows}
 
     async def acknowledge(self, conversation_id: int, seq: int) -> None:
-        """The customer has everything up to `seq`."""
-        async with self.sessions.begin() as session:
-            await session.execute(
-                update(Conversation)
-                .where(
-                    Conversation.id == conversation_id,
-                    Conversation.customer_ack_seq < seq,
-                    Conversation.last_seq >= seq,
-                )
-                .values(customer_ack_seq=seq)
-            )
+        """The customer has everything up to `seq` (written sparingly, see `acks`)."""
+        await self.acks.acknowledge(conversation_id, seq)
 
     async def messages_after(
         self, conversation_id: int, after: int = 0, outbound_only: bool = False, limit: int = 500

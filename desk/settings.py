@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     # Messages per minute (and burst) one channel identity may send; more are refused.
     channel_messages_per_minute: int = Field(default=30, ge=1)
     channel_burst: int = Field(default=20, ge=1)
+    # New web chat sessions per minute (and burst) from one client address; more are
+    # refused, so a script cannot open sessions without end (a real customer opens one).
+    web_sessions_per_minute: int = Field(default=20, ge=1)
+    web_session_burst: int = Field(default=20, ge=1)
     # A channel identity verified within this many days starts new conversations
     # verified (WeChat, Telegram and app users need not verify every time).
     verified_identity_days: float = Field(default=30, ge=0)
@@ -100,6 +104,15 @@ class Settings(BaseSettings):
     upload_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     upload_types: str = "image/jpeg,image/png,application/pdf"
     upload_dir: str = str(VAR / "uploads")
+    # Upload quotas: files and bytes per web chat session, stricter until the customer
+    # verifies; and per day (24 hours) for one verified customer, or for one client
+    # address while unverified.
+    upload_session_files: int = Field(default=50, ge=1)
+    upload_session_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
+    upload_unverified_files: int = Field(default=5, ge=1)
+    upload_unverified_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    upload_day_files: int = Field(default=100, ge=1)
+    upload_day_bytes: int = Field(default=500 * 1024 * 1024, ge=1)
 
     # WeChat Official Account (off while WECHAT_TOKEN is empty). The encoding AES key
     # turns on safe mode; the API base URL can point at a proxy.

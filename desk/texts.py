@@ -85,6 +85,15 @@ REFUSALS = {
         "Sorry, I can only handle text and pictures for now; please describe it in words.",
     ),
     "malformed": ("消息格式有误。", "The message could not be read."),
+    "too_many_sessions": (
+        "您所在的网络刚刚打开了太多新会话,请一分钟后再试。",
+        "Too many new chats were opened from your network just now; please try again in a minute.",
+    ),
+    "upload_quota": (
+        "您发送的文件已达上限,请稍后再试,或在对话中验证身份后继续发送。",
+        "You've reached the limit of files for now; please try again later, or verify your"
+        " identity in the chat to send more.",
+    ),
 }
 
 

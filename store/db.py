@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -43,6 +45,21 @@ def create_engine(url: str, **kwargs) -> AsyncEngine:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def insert_if_absent(
+    session: AsyncSession, model: Any, values: dict[str, Any], unique: list[str]
+) -> int | None:
+    """`INSERT ... ON CONFLICT DO NOTHING`: the new row's id, or None when a row with
+    the same `unique` columns exists, or is being inserted by another transaction at
+    this moment (the database waits for that one to finish). Safe across processes on
+    SQLite and PostgreSQL alike, without the savepoints that pysqlite handles badly."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(model).values(**values).on_conflict_do_nothing(index_elements=unique)
+    ).returning(model.id)
+    return await session.scalar(statement)
 
 
 def alembic_config(url: str) -> Config:

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store.db import insert_if_absent
 from store.models import ChannelIdentity, Contact, Conversation, Event
 
 LAST_SEEN_EVERY = timedelta(minutes=1)
@@ -45,26 +46,27 @@ async def find_identity(session: AsyncSession, channel: str, external_id: str):
 async def identity_for(
     session: AsyncSession, channel: str, external_id: str, profile: dict[str, Any] | None = None
 ) -> ChannelIdentity:
-    """The channel identity, created with a contact of its own the first time."""
+    """The channel identity, created with a contact of its own the first time (once,
+    also when two requests of a new identity arrive at the same moment)."""
     identity = await find_identity(session, channel, external_id)
     if identity is None:
-        try:
-            async with session.begin_nested():
-                contact = Contact(name=(profile or {}).get("name"))
-                session.add(contact)
-                await session.flush()
-                identity = ChannelIdentity(
-                    channel=channel,
-                    external_id=external_id,
-                    contact_id=contact.id,
-                    profile=dict(profile or {}),
-                )
-                session.add(identity)
-                await session.flush()
-        except IntegrityError:
-            # Another request created it at the same moment.
-            identity = await find_identity(session, channel, external_id)
-    elif profile and {**(identity.profile or {}), **profile} != identity.profile:
+        contact = Contact(name=(profile or {}).get("name"))
+        session.add(contact)
+        await session.flush()
+        values = {
+            "channel": channel,
+            "external_id": external_id,
+            "contact_id": contact.id,
+            "profile": dict(profile or {}),
+            "last_seen_at": _now(),
+        }
+        if not await insert_if_absent(session, ChannelIdentity, values, ["channel", "external_id"]):
+            # Another request created it a moment ago: that one's contact is the one.
+            await session.delete(contact)
+        identity = await find_identity(session, channel, external_id)
+        if identity is None:
+            raise LookupError("a channel identity vanished as it was created")
+    if profile and {**(identity.profile or {}), **profile} != identity.profile:
         identity.profile = {**(identity.profile or {}), **profile}
     # Every message passes here: note the visit, but not more than once a minute.
     now = _now()

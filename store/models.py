@@ -236,7 +236,8 @@ def _uid() -> str:
 class Conversation(Base):
     __tablename__ = "conversations"
     __table_args__ = (
-        Index("ix_conversations_channel_user", "channel", "external_user_id"),
+        # One conversation per channel identity: a resolved one starts again.
+        Index("ux_conversations_channel_user", "channel", "external_user_id", unique=True),
         Index("ix_conversations_state", "state", "queued_at"),
     )
 
@@ -284,6 +285,9 @@ class Conversation(Base):
     delivery_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     delivery_lease: Mapped[str | None] = mapped_column(String(32))
     delivery_error: Mapped[str | None] = mapped_column(String(255))
+    # Where the customer's latest message came from (web chat), for limits the bot
+    # keeps per address; channels whose provider relays messages have none.
+    client_address: Mapped[str | None] = mapped_column(String(64))
 
     assigned_agent: Mapped[Agent | None] = relationship()
 

@@ -21,7 +21,7 @@ import console
 from channels.webchat import origin_check
 from desk.conversations import ConversationService
 from desk.delivery import PushChannel
-from desk.flood import RateLimiter, SharedRateLimiter
+from desk.flood import SharedRateLimiter, flood_limiter
 from desk.housekeeping import keep_house
 from desk.journal import PRESENCE_TTL
 from desk.rasa import RasaClient
@@ -81,17 +81,6 @@ async def asset(request: web.Request) -> web.StreamResponse:
     raise web.HTTPNotFound()
 
 
-def flood_limiter(settings: Settings) -> RateLimiter | SharedRateLimiter:
-    """Several processes (a Redis message queue) share one flood limit per identity."""
-    if settings.socketio_message_queue.startswith(("redis://", "rediss://")):
-        return SharedRateLimiter(
-            settings.socketio_message_queue,
-            settings.channel_messages_per_minute,
-            settings.channel_burst,
-        )
-    return RateLimiter(settings.channel_messages_per_minute, settings.channel_burst)
-
-
 async def init_app(settings: Settings | None = None) -> web.Application:
     settings = settings or get_settings()
     app = web.Application(
@@ -130,7 +119,12 @@ async def init_app(settings: Settings | None = None) -> web.Application:
         client_manager=manager,
         max_http_buffer_size=256 * 1024,
     )
-    rate_limiter = flood_limiter(settings)
+    # Several processes (a Redis message queue) share one flood limit per identity.
+    rate_limiter = flood_limiter(
+        settings.socketio_message_queue,
+        settings.channel_messages_per_minute,
+        settings.channel_burst,
+    )
     service = ConversationService(
         sessions,
         rasa,
@@ -172,6 +166,7 @@ async def init_app(settings: Settings | None = None) -> web.Application:
             with contextlib.suppress(asyncio.CancelledError):
                 await housekeeping
         await service.wait_for_bot()
+        await service.acks.flush()
         for channel in service.channels.values():
             if isinstance(channel, PushChannel):
                 await channel.drain()

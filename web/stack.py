@@ -100,6 +100,8 @@ class Stack:
             "WECHAT_APP_ID": WECHAT_APP_ID,
             "WECHAT_APP_SECRET": WECHAT_APP_SECRET,
             "WECHAT_API_BASE_URL": f"http://127.0.0.1:{stack.wechat_api_port}/",
+            # Every test customer comes from 127.0.0.1: no limit of new sessions per address.
+            "WEB_SESSION_BURST": "100000",
         }
         commands = {
             "actions": [
@@ -304,6 +306,8 @@ def start_web(database_url: str, log_path: Path, **settings: str) -> tuple[subpr
         "DEMO_PASSWORD": "pw",
         # Around the clock: nothing depends on the hour.
         "SERVICE_HOURS": "00:00-24:00",
+        # Every test customer comes from 127.0.0.1: no limit of new sessions per address.
+        "WEB_SESSION_BURST": "100000",
         **settings,
     }
     process = subprocess.Popen(

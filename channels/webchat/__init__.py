@@ -7,9 +7,11 @@ import socketio
 from aiohttp import web
 
 from channels.webchat import uploads
-from channels.webchat.chat import WebChat
+from channels.webchat.chat import SessionIds, WebChat
 from channels.webchat.widget import STATIC, TEMPLATES, install_pages, origin_check
+from desk.addresses import trusted_networks
 from desk.conversations import ConversationService
+from desk.flood import SharedRateLimiter, flood_limiter
 from desk.settings import Settings
 
 __all__ = ["STATIC", "TEMPLATES", "WebChat", "install", "origin_check"]
@@ -22,9 +24,24 @@ def install(
     settings: Settings,
 ) -> WebChat:
     """The customers' namespace, their pages and the upload routes."""
-    webchat = WebChat(service, settings.max_message_chars, origin_check(settings))
+    session_ids = SessionIds(settings.secret_key)
+    trusted = trusted_networks(settings.trusted_proxies)
+    # Shared by the processes on one Redis, as the flood limit per identity is.
+    new_sessions = flood_limiter(
+        settings.socketio_message_queue,
+        settings.web_sessions_per_minute,
+        settings.web_session_burst,
+        prefix="hd:web-sessions:",
+    )
+    if isinstance(new_sessions, SharedRateLimiter):
+
+        async def close(app: web.Application) -> None:
+            await new_sessions.close()
+
+        app.on_cleanup.append(close)
+    webchat = WebChat(service, session_ids, new_sessions, trusted, origin_check(settings))
     service.add_channel(webchat)
     sio.register_namespace(webchat)
-    uploads.install(app, service, settings)
+    uploads.install(app, service, settings, session_ids, trusted)
     install_pages(app, settings)
     return webchat

@@ -1,9 +1,13 @@
 """The web chat channel: Rasa's socket.io protocol on the default namespace,
 so our widget and the rasa-webchat widget both work (DESIGN §4).
 
-The server decides session ids; a reconnecting client sends the last sequence
-number it has and receives what it missed; `user_uttered` carries an optional
-`client_message_id` that makes resends harmless.
+The server decides session ids: it signs those it issues, so any process knows one
+of its own from one a client made up, and a session costs nothing in the store
+until its customer says something (the conversation, its contact and channel
+identity are created with the first message). New sessions are limited per client
+address. A reconnecting client sends the last sequence number it has and receives
+what it missed; `user_uttered` carries an optional `client_message_id` that makes
+resends harmless.
 
 Two kinds of client share the protocol:
 
@@ -18,17 +22,24 @@ Two kinds of client share the protocol:
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import logging
 import secrets
 from typing import Any, TypeGuard
 
 import socketio
 
+from desk.addresses import Network, client_address
 from desk.conversations import ConversationService
 from desk.delivery import outbound_text
 from desk.errors import AnswersEveryEvent
+from desk.flood import RateLimiter, SharedRateLimiter
 from desk.inputs import MAX_ID
 from desk.intake import Inbound, Limits, Refusal
+from desk.pseudonyms import pseudonym
+from desk.texts import preferred
 from store.identities import find_identity
 from store.models import Conversation
 
@@ -39,6 +50,28 @@ CHANNEL = "web"
 RASA_WEBCHAT = "rasa-webchat"
 # The history a reloaded widget is sent again: at most this many of the latest messages.
 HISTORY = 200
+
+
+class SessionIds:
+    """Session ids the server issued: 22 random characters and 22 of their MAC under
+    the server's secret. Every process with the same SECRET_KEY recognises them, with
+    nothing stored."""
+
+    def __init__(self, secret: str):
+        self.key = hashlib.sha256(b"web chat session ids\0" + secret.encode()).digest()
+
+    def _tag(self, nonce: str) -> str:
+        mac = hmac.new(self.key, nonce.encode(), hashlib.sha256).digest()[:16]
+        return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+    def issue(self) -> str:
+        nonce = secrets.token_urlsafe(16)
+        return nonce + self._tag(nonce)
+
+    def issued(self, session_id: str) -> bool:
+        if len(session_id) != 44:
+            return False
+        return hmac.compare_digest(session_id[22:], self._tag(session_id[:22]))
 
 
 def _room(session_id: str, plain: bool = False) -> str:
@@ -71,10 +104,20 @@ class WebChat(AnswersEveryEvent, socketio.AsyncNamespace):
     # The browser shows buttons itself and takes long texts.
     limits = Limits(max_text_chars=10_000, buttons=True)
 
-    def __init__(self, service: ConversationService, max_message_chars: int, origin_allowed):
+    def __init__(
+        self,
+        service: ConversationService,
+        session_ids: SessionIds,
+        new_sessions: RateLimiter | SharedRateLimiter,
+        trusted_proxies: tuple[Network, ...],
+        origin_allowed,
+    ):
         super().__init__("/")
         self.service = service
-        self.max_message_chars = max_message_chars
+        self.session_ids = session_ids
+        # New sessions per client address.
+        self.new_sessions = new_sessions
+        self.trusted_proxies = trusted_proxies
         self.origin_allowed = origin_allowed
 
     # ---- the Channel interface -----------------------------------------------------
@@ -100,6 +143,11 @@ class WebChat(AnswersEveryEvent, socketio.AsyncNamespace):
         if origin and not self.origin_allowed(origin):
             log.info("web chat connection refused for origin %s", origin)
             raise ConnectionRefusedError("origin not allowed")
+        address = client_address(
+            environ.get("REMOTE_ADDR"), environ.get("HTTP_X_FORWARDED_FOR"), self.trusted_proxies
+        )
+        language = preferred(environ.get("HTTP_ACCEPT_LANGUAGE"))
+        await self.save_session(sid, {"address": address, "language": language})
 
     async def on_session_request(self, sid: str, data: Any = None) -> dict[str, Any]:
         """`{session_id}` (rasa-webchat), plus ours: `last_seq`, the last sequence
@@ -107,22 +155,44 @@ class WebChat(AnswersEveryEvent, socketio.AsyncNamespace):
         the conversation so far in both directions (a reloaded page shows it)."""
         data = data if isinstance(data, dict) else {}
         requested = data.get("session_id")
-        conversation = None
+        previous = await self.get_session(sid)
+        session_id, conversation = None, None
         if isinstance(requested, str) and 16 <= len(requested) <= 64:
             conversation = await self.service.find(CHANNEL, requested)
-        if conversation is None:
-            # An id we did not issue is replaced by a fresh one.
-            conversation, _ = await self.service.open(CHANNEL, secrets.token_urlsafe(24))
-        session_id = conversation.external_user_id
-        previous = await self.get_session(sid)
+            if conversation is not None or self.session_ids.issued(requested):
+                session_id = requested
+        if session_id is None:
+            # An id we did not issue is replaced by a fresh one, as many a minute as
+            # a real customer could want from one address.
+            address = previous.get("address") or "unknown"
+            if not await self.new_sessions.check(address):
+                log.warning("new web chat session refused: too many from %s", pseudonym(address))
+                refusal = Refusal(
+                    "too_many_sessions", "Too many new sessions from this address; wait a minute."
+                )
+                text = refusal.text(previous.get("language", "zh"))
+                await self.emit(
+                    "bot_uttered", {"text": text, "metadata": {"sender": "system"}}, to=sid
+                )
+                return _refusal(refusal.code, refusal.message)
+            session_id = self.session_ids.issue()
         if previous.get("session_id") and previous["session_id"] != session_id:
             await self.leave_room(sid, _room(previous["session_id"], previous.get("plain", False)))
-        plain = await self._rasa_webchat(session_id)
+        plain = conversation is not None and await self._rasa_webchat(session_id)
         await self.save_session(
-            sid, {"session_id": session_id, "conversation_id": conversation.id, "plain": plain}
+            sid,
+            {
+                **previous,
+                "session_id": session_id,
+                "conversation_id": conversation.id if conversation else None,
+                "plain": plain,
+            },
         )
         await self.enter_room(sid, _room(session_id, plain))
         await self.emit("session_confirm", {"session_id": session_id}, to=sid)
+        if conversation is None:
+            # Nothing said yet: nothing to replay.
+            return {"session_id": session_id, "last_seq": 0}
         if plain:
             # rasa-webchat keeps its own history (storage "local") and never acknowledges.
             return {"session_id": session_id, "last_seq": conversation.last_seq}
@@ -135,8 +205,10 @@ class WebChat(AnswersEveryEvent, socketio.AsyncNamespace):
             isinstance(last_seq, int) and not isinstance(last_seq, bool) and 0 <= last_seq <= MAX_ID
         ):
             after, outbound_only = last_seq, True
-        elif conversation.customer_ack_seq:
-            after, outbound_only = conversation.customer_ack_seq, True
+        elif acknowledged := self.service.acks.newest(
+            conversation.id, conversation.customer_ack_seq
+        ):
+            after, outbound_only = acknowledged, True
         else:
             # A client that never acknowledges keeps its own history.
             after, outbound_only = conversation.last_seq, True
@@ -151,12 +223,15 @@ class WebChat(AnswersEveryEvent, socketio.AsyncNamespace):
 
     async def on_user_uttered(self, sid: str, data: Any = None) -> dict[str, Any]:
         session = await self.get_session(sid)
-        if not session.get("conversation_id"):
+        if not session.get("session_id"):
             return _refusal("no_session", "Send session_request first.")
         if not isinstance(data, dict):
             return _refusal("malformed", "Expected {message, session_id}.")
-        if "customData" in data and not session.get("plain"):
-            session = await self._switch_to_rasa_webchat(sid, session, data.get("customData"))
+        # rasa-webchat sends `customData` with every message: each says so to the
+        # identity (kept once), in case the first was refused before it was stored.
+        profile = _rasa_webchat_profile(data["customData"]) if "customData" in data else {}
+        if profile and not session.get("plain"):
+            session = await self._switch_to_rasa_webchat(sid, session)
         if data.get("session_id") not in (None, session["session_id"]):
             return await self._refuse(sid, session, "wrong_session", "That session is not yours.")
         text = data.get("message")
@@ -167,10 +242,21 @@ class WebChat(AnswersEveryEvent, socketio.AsyncNamespace):
             return _refusal(
                 "malformed", "client_message_id must be a string of 1 to 64 characters."
             )
-        # The service refuses what every channel refuses (empty, too long, floods).
+        # The service refuses what every channel refuses (empty, too long, floods); the
+        # first message it takes opens the conversation.
         received = await self.service.receive(
-            CHANNEL, Inbound(session["session_id"], text=text, message_id=client_message_id)
+            CHANNEL,
+            Inbound(
+                session["session_id"],
+                text=text,
+                message_id=client_message_id,
+                profile=profile,
+                client_address=session.get("address") or None,
+            ),
         )
+        if received.conversation is not None and not session.get("conversation_id"):
+            session = {**session, "conversation_id": received.conversation.id}
+            await self.save_session(sid, session)
         if received.refusal is not None:
             return await self._refuse(sid, session, received.refusal.code, received.refusal.message)
         if received.message is None:
@@ -180,15 +266,35 @@ class WebChat(AnswersEveryEvent, socketio.AsyncNamespace):
 
     async def on_typing(self, sid: str, data: Any = None) -> None:
         """The customer is typing: shown to the agent handling the conversation."""
-        session = await self.get_session(sid)
-        if session.get("conversation_id") and isinstance(data, dict):
-            await self.service.customer_typing(session["conversation_id"], bool(data.get("typing")))
+        conversation_id = await self._conversation_id(sid)
+        if conversation_id and isinstance(data, dict):
+            await self.service.customer_typing(conversation_id, bool(data.get("typing")))
 
     async def on_ack(self, sid: str, data: Any = None) -> None:
-        session = await self.get_session(sid)
         seq = data.get("seq") if isinstance(data, dict) else None
-        if session.get("conversation_id") and _sequence_number(seq, lowest=1):
-            await self.service.acknowledge(session["conversation_id"], seq)
+        if not _sequence_number(seq, lowest=1):
+            return
+        conversation_id = await self._conversation_id(sid)
+        if conversation_id:
+            await self.service.acknowledge(conversation_id, seq)
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        """An acknowledgement still waiting is written as the customer leaves."""
+        session = await self.get_session(sid)
+        if session.get("conversation_id"):
+            await self.service.acks.flush(session["conversation_id"])
+
+    async def _conversation_id(self, sid: str) -> int | None:
+        """The session's conversation, once it has one (another tab of the same
+        session may have said the first word)."""
+        session = await self.get_session(sid)
+        if session.get("conversation_id") or not session.get("session_id"):
+            return session.get("conversation_id")
+        conversation = await self.service.find(CHANNEL, session["session_id"])
+        if conversation is None:
+            return None
+        await self.save_session(sid, {**session, "conversation_id": conversation.id})
+        return conversation.id
 
     # ---- rasa-webchat ----------------------------------------------------------------
 
@@ -197,15 +303,9 @@ class WebChat(AnswersEveryEvent, socketio.AsyncNamespace):
             identity = await find_identity(session, CHANNEL, session_id)
         return identity is not None and (identity.profile or {}).get("client") == RASA_WEBCHAT
 
-    async def _switch_to_rasa_webchat(
-        self, sid: str, session: dict[str, Any], custom_data: Any
-    ) -> dict[str, Any]:
-        """rasa-webchat (it sends `customData`): Rasa's message shapes from now on,
-        for this connection and, remembered on the identity, for its later ones."""
-        profile: dict[str, Any] = {"client": RASA_WEBCHAT}
-        if isinstance(custom_data, dict) and custom_data.get("language") in ("zh", "en"):
-            profile["language"] = custom_data["language"]
-        await self.service.open(CHANNEL, session["session_id"], profile)
+    async def _switch_to_rasa_webchat(self, sid: str, session: dict[str, Any]) -> dict[str, Any]:
+        """rasa-webchat: Rasa's message shapes from now on, for this connection (and,
+        remembered on the identity, for its later ones)."""
         await self.leave_room(sid, _room(session["session_id"]))
         await self.enter_room(sid, _room(session["session_id"], plain=True))
         session = {**session, "plain": True}
@@ -218,12 +318,32 @@ class WebChat(AnswersEveryEvent, socketio.AsyncNamespace):
         """Our clients read the refusal in the acknowledgement; rasa-webchat asks
         for none, so it is told in a message (not stored) in the customer's language."""
         if session.get("plain"):
-            conversation = await self.service.get(session["conversation_id"])
-            language = conversation.language if conversation is not None else "zh"
+            conversation = None
+            if session.get("conversation_id"):
+                conversation = await self.service.get(session["conversation_id"])
+            language = (
+                conversation.language
+                if conversation is not None
+                else session.get("language") or "zh"
+            )
             text = Refusal(code, message).text(language)
             await self.emit("bot_uttered", {"text": text, "metadata": {"sender": "system"}}, to=sid)
-        log.info("web chat message refused (%s): %s", code, message)
+        log.info(
+            "web chat message of session %s refused (%s): %s",
+            pseudonym(session["session_id"]),
+            code,
+            message,
+        )
         return _refusal(code, message)
+
+
+def _rasa_webchat_profile(custom_data: Any) -> dict[str, Any]:
+    """What rasa-webchat's `customData` tells the channel identity: its client, and
+    the language its page asked for."""
+    profile: dict[str, Any] = {"client": RASA_WEBCHAT}
+    if isinstance(custom_data, dict) and custom_data.get("language") in ("zh", "en"):
+        profile["language"] = custom_data["language"]
+    return profile
 
 
 def _customer_copy(attachment: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,11 @@
   without one, anyone in a conversation may send a file. The file is kept under
   `<UPLOAD_DIR>/<yyyy>/<mm>/<uid>` with its SHA-256 and a `documents` row, and it
   becomes the customer's message in the conversation, so agents see it live.
+- Quotas: files and bytes per session (`UPLOAD_SESSION_*`, stricter while the
+  customer is unverified: `UPLOAD_UNVERIFIED_*`) and per day (`UPLOAD_DAY_*`, for
+  one verified customer across their sessions, or for one client address while
+  unverified). Past them the upload is refused (429 `upload_quota`) before it is
+  read, or cut off as soon as it passes what is left.
 - `GET /channels/web/claims` (`X-Session-Id`): the verified customer's claims, for
   the widget's claim picker (403 until verified).
 
@@ -26,20 +31,22 @@ import os
 import re
 import secrets
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from channels.replies import json_error
-from channels.webchat.chat import CHANNEL
+from channels.webchat.chat import CHANNEL, SessionIds
 from channels.webchat.widget import origin_check
+from desk.addresses import Network, client_address
 from desk.conversations import ConversationService
-from desk.intake import Attachment, Inbound
+from desk.intake import Attachment, Inbound, Refusal
+from desk.pseudonyms import pseudonym
 from desk.settings import Settings
 from store.models import Claim, Conversation, Document, Event, Policy
 
@@ -108,10 +115,19 @@ class Unsupported(Exception):
 
 
 class Uploads:
-    def __init__(self, service: ConversationService, settings: Settings, origin_allowed):
+    def __init__(
+        self,
+        service: ConversationService,
+        settings: Settings,
+        origin_allowed,
+        session_ids: SessionIds,
+        trusted_proxies: tuple[Network, ...] = (),
+    ):
         self.service = service
         self.settings = settings
         self.origin_allowed = origin_allowed
+        self.session_ids = session_ids
+        self.trusted_proxies = trusted_proxies
         self.max_bytes = settings.upload_max_bytes
         self.types = set(settings.upload_type_list())
         self.root = Path(settings.upload_dir)
@@ -124,26 +140,78 @@ class Uploads:
             return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
         return {"Vary": "Origin"}
 
-    async def _conversation(self, request: web.Request) -> Conversation | web.Response:
-        """The web chat conversation the request's session id names, or the refusal."""
+    def _address(self, request: web.Request) -> str:
+        return client_address(
+            request.remote, request.headers.get("X-Forwarded-For"), self.trusted_proxies
+        )
+
+    async def _conversation(
+        self, request: web.Request, open_it: bool = False
+    ) -> Conversation | None | web.Response:
+        """The web chat conversation the request's session id names, or the refusal.
+        A session we issued that has said nothing yet has none (None), unless
+        `open_it`: a file may be its first word."""
         cors = self._cors(request)
         origin = request.headers.get("Origin")
         if origin and not self.origin_allowed(origin):
             log.info("upload refused for origin %s", origin)
             return json_error(403, "origin_not_allowed", "This site may not use the chat.", cors)
         session_id = request.headers.get(SESSION_HEADER, "")
-        conversation = None
         if 16 <= len(session_id) <= 64:
             conversation = await self.service.find(CHANNEL, session_id)
-        if conversation is None:
-            log.info("upload refused: unknown web chat session")
-            return json_error(
-                403,
-                "unknown_session",
-                f"{SESSION_HEADER} must be the session id the chat was given.",
-                cors,
+            if conversation is not None:
+                return conversation
+            if self.session_ids.issued(session_id):
+                if not open_it:
+                    return None
+                opened, _ = await self.service.open(
+                    CHANNEL, session_id, client_address=self._address(request)
+                )
+                return opened
+        log.info("upload refused: unknown web chat session")
+        return json_error(
+            403,
+            "unknown_session",
+            f"{SESSION_HEADER} must be the session id the chat was given.",
+            cors,
+        )
+
+    async def _left(self, conversation: Conversation, address: str) -> tuple[int, int]:
+        """The files and bytes the conversation may still send: the least of what its
+        session's quota and the day's leave."""
+        settings = self.settings
+        verified = conversation.customer_id is not None
+        since = datetime.now(UTC) - timedelta(days=1)
+        counted = select(func.count(Document.id), func.coalesce(func.sum(Document.size), 0))
+        if verified:
+            day = counted.where(
+                Document.customer_id == conversation.customer_id, Document.created_at >= since
             )
-        return conversation
+        else:
+            day = (
+                counted.join(Conversation, Conversation.id == Document.conversation_id)
+                .where(Document.customer_id.is_(None), Document.created_at >= since)
+                .where(Conversation.client_address == address)
+            )
+        async with self.service.sessions() as session:
+            files, size = (
+                await session.execute(counted.where(Document.conversation_id == conversation.id))
+            ).one()
+            day_files, day_size = (await session.execute(day)).one()
+        session_files, session_bytes = (
+            (settings.upload_session_files, settings.upload_session_bytes)
+            if verified
+            else (settings.upload_unverified_files, settings.upload_unverified_bytes)
+        )
+        return (
+            min(session_files - files, settings.upload_day_files - day_files),
+            min(session_bytes - size, settings.upload_day_bytes - day_size),
+        )
+
+    def _over_quota(self, conversation: Conversation, cors: dict[str, str]) -> web.Response:
+        log.info("upload refused: conversation %s is over its quota", conversation.id)
+        message = Refusal("upload_quota", "").text(conversation.language)
+        return json_error(429, "upload_quota", message, cors)
 
     async def preflight(self, request: web.Request) -> web.Response:
         origin = request.headers.get("Origin")
@@ -166,7 +234,7 @@ class Uploads:
         if isinstance(conversation, web.Response):
             return conversation
         cors = self._cors(request)
-        if conversation.customer_id is None:
+        if conversation is None or conversation.customer_id is None:
             return json_error(
                 403, "not_verified", "Verify your identity in the chat to see your claims.", cors
             )
@@ -184,16 +252,23 @@ class Uploads:
         return web.json_response({"claims": claims}, headers=cors)
 
     async def upload(self, request: web.Request) -> web.Response:
-        conversation = await self._conversation(request)
+        conversation = await self._conversation(request, open_it=True)
         if isinstance(conversation, web.Response):
             return conversation
+        if conversation is None:
+            raise RuntimeError("an upload's conversation was not opened")
         cors = self._cors(request)
         limit = f"Files are limited to {self.max_bytes} bytes."
-        if request.content_length is not None and request.content_length > (
-            self.max_bytes + ENVELOPE
-        ):
+        address = self._address(request)
+        files_left, bytes_left = await self._left(conversation, address)
+        if files_left < 1 or bytes_left < 1:
+            return self._over_quota(conversation, cors)
+        allowance = min(self.max_bytes, bytes_left)
+        if request.content_length is not None and request.content_length > (allowance + ENVELOPE):
             log.info("upload refused before reading: %s bytes", request.content_length)
-            return json_error(413, "too_large", limit, cors)
+            if request.content_length > self.max_bytes + ENVELOPE:
+                return json_error(413, "too_large", limit, cors)
+            return self._over_quota(conversation, cors)
         if not request.content_type.startswith("multipart/form-data"):
             return json_error(400, "malformed", "Send the file as multipart/form-data.", cors)
 
@@ -203,13 +278,13 @@ class Uploads:
         partial = incoming / f"{uid}.part"
         try:
             try:
-                fields = await self._read(request, partial)
+                fields = await self._read(request, partial, allowance)
             except TooLarge:
                 log.info(
-                    "upload cut off past %s bytes (conversation %s)",
-                    self.max_bytes,
-                    conversation.id,
+                    "upload cut off past %s bytes (conversation %s)", allowance, conversation.id
                 )
+                if allowance < self.max_bytes:
+                    return self._over_quota(conversation, cors)
                 return json_error(413, "too_large", limit, cors)
             except Unsupported as exc:
                 log.info("upload refused: %s (conversation %s)", exc, conversation.id)
@@ -221,12 +296,12 @@ class Uploads:
                 )
             except ValueError as exc:
                 return json_error(400, "malformed", str(exc), cors)
-            return await self._keep(conversation, partial, uid, fields, cors)
+            return await self._keep(conversation, partial, uid, fields, cors, address)
         finally:
             # Kept files were moved away; whatever is left here was refused or cut off.
             partial.unlink(missing_ok=True)
 
-    async def _read(self, request: web.Request, partial: Path) -> dict[str, Any]:
+    async def _read(self, request: web.Request, partial: Path, allowance: int) -> dict[str, Any]:
         """Stream the form: the file into `partial` (hashing and sniffing on the
         way, stopping at the size limit), and the small fields."""
         fields: dict[str, Any] = {}
@@ -245,7 +320,7 @@ class Uploads:
                 elif part.name == "file":
                     if "file" in fields:
                         raise ValueError("Send one file at a time.")
-                    fields["file"] = await self._stream(part, partial)
+                    fields["file"] = await self._stream(part, partial, allowance)
                     fields["filename"] = part.filename
                 else:
                     await part.release()
@@ -255,7 +330,9 @@ class Uploads:
             raise ValueError("No file was sent (the form field is `file`).")
         return fields
 
-    async def _stream(self, part: aiohttp.BodyPartReader, partial: Path) -> dict[str, Any]:
+    async def _stream(
+        self, part: aiohttp.BodyPartReader, partial: Path, allowance: int
+    ) -> dict[str, Any]:
         digest = hashlib.sha256()
         size = 0
         head = b""
@@ -263,7 +340,7 @@ class Uploads:
         with partial.open("wb") as out:
             while chunk := await part.read_chunk(CHUNK):
                 size += len(chunk)
-                if size > self.max_bytes:
+                if size > allowance:
                     raise TooLarge()
                 if mime is None:
                     head += chunk[: SNIFF_BYTES - len(head)]
@@ -291,11 +368,16 @@ class Uploads:
         uid: str,
         fields: dict[str, Any],
         cors: dict[str, str],
+        address: str,
     ) -> web.Response:
         file = fields["file"]
         claim_number = fields.get("claim_number") or None
-        # Verification may have happened while the file was on its way.
+        # Verification may have happened while the file was on its way, and other
+        # uploads of the same session may have used the quota meanwhile.
         conversation = await self.service.get(conversation.id) or conversation
+        files_left, bytes_left = await self._left(conversation, address)
+        if files_left < 1 or bytes_left < file["size"]:
+            return self._over_quota(conversation, cors)
         claim_id = None
         if claim_number is not None:
             if conversation.customer_id is None:
@@ -308,8 +390,8 @@ class Uploads:
             claim_id = await self._holders_claim(conversation.customer_id, claim_number)
             if claim_id is None:
                 log.info(
-                    "upload refused: claim %r is not customer %s's",
-                    claim_number,
+                    "upload refused: claim %s is not customer %s's",
+                    pseudonym(claim_number),
                     conversation.customer_id,
                 )
                 return json_error(
@@ -366,7 +448,12 @@ class Uploads:
         )
         received = await self.service.receive(
             CHANNEL,
-            Inbound(external_id=conversation.external_user_id, attachment=attachment, text=None),
+            Inbound(
+                external_id=conversation.external_user_id,
+                attachment=attachment,
+                text=None,
+                client_address=address or None,
+            ),
         )
         if received.refusal is not None:
             await self._forget(document_id, target)
@@ -378,7 +465,7 @@ class Uploads:
             file["mime"],
             file["size"],
             conversation.id,
-            f" for claim {claim_number}" if claim_id else "",
+            f" for claim {pseudonym(claim_number)}" if claim_id else "",
         )
         body: dict[str, Any] = {
             "id": document_id,
@@ -415,9 +502,11 @@ def install(
     app: web.Application,
     service: ConversationService,
     settings: Settings,
+    session_ids: SessionIds,
+    trusted_proxies: tuple[Network, ...],
 ) -> None:
     """The upload and claim-picker routes (files arrive on the web chat's conversations)."""
-    uploads = Uploads(service, settings, origin_check(settings))
+    uploads = Uploads(service, settings, origin_check(settings), session_ids, trusted_proxies)
     app.router.add_post("/channels/web/uploads", uploads.upload, name="web_uploads")
     app.router.add_route("OPTIONS", "/channels/web/uploads", uploads.preflight)
     app.router.add_get("/channels/web/claims", uploads.claims, name="web_claims")

@@ -38,6 +38,8 @@ class FakeRasa:
     base: str = ""
     replies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     received: list[tuple[str, str]] = field(default_factory=list)
+    # The metadata each message came with, in the same order.
+    metadata: list[dict[str, Any]] = field(default_factory=list)
     answered: int = 0
     _gate: asyncio.Event | None = None
 
@@ -52,6 +54,7 @@ class FakeRasa:
     async def webhook(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.received.append((body["sender"], body["message"]))
+        self.metadata.append(body.get("metadata") or {})
         if self._gate is not None:
             await self._gate.wait()
         self.answered += 1

@@ -174,7 +174,7 @@ async def test_one_customer_across_channels_and_remembered_verification(channel_
             .values(verified_at=datetime.now(UTC) - timedelta(days=31))
         )
         await session.execute(
-            update(Conversation).where(Conversation.id == again.id).values(channel="old")
+            update(Conversation).where(Conversation.id == again.id).values(channel="older")
         )
     lapsed, new = await service.open("wechat", "openid-1")
     assert new and lapsed.customer_id is None

@@ -12,6 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from desk.texts import REFUSALS
 from store.identities import link_verified
 from store.models import Conversation
 from web.stack import Customer
@@ -328,3 +329,38 @@ async def test_a_flood_of_files_is_refused_and_nothing_of_it_kept(
     assert statuses == [201, 201, 429]
     assert desk.rows("SELECT count(*) FROM documents") == [(2,)]
     assert len(stored_files(tmp_path / "uploads")) == 2
+
+
+async def test_uploads_have_quotas_per_session_and_per_day_stricter_until_verified(
+    channel_app, customer_of, tmp_path
+):
+    desk = await channel_app(
+        seed=True, upload_unverified_files=2, upload_session_files=3, upload_day_files=5
+    )
+    first, second, third = [await customer_of(desk) for _ in range(3)]
+
+    async def sent(customer) -> int:
+        status, body, _ = await upload(desk, customer.session_id, form(PDF))
+        assert status in (201, 429), body
+        if status == 429:
+            assert body["error"] == {"code": "upload_quota", "message": REFUSALS["upload_quota"][0]}
+        return status
+
+    # unverified: two files a session, and five a day from one address
+    assert [await sent(first) for _ in range(3)] == [201, 201, 429]
+    assert [await sent(second) for _ in range(3)] == [201, 201, 429]
+    assert [await sent(third) for _ in range(2)] == [201, 429]
+    assert desk.rows("SELECT count(*) FROM documents") == [(5,)]
+    assert len(stored_files(tmp_path / "uploads")) == 5  # nothing kept of the refused
+    # verified, the session's quota is three, the day's counted for the customer
+    await verify(desk, first.session_id, 1)
+    assert [await sent(first) for _ in range(2)] == [201, 429]
+
+    # bytes too: a file that would pass what is left is cut off while it streams
+    small = await channel_app(upload_unverified_bytes=len(PDF) + 10)
+    customer = await customer_of(small)
+    status, _, _ = await upload(small, customer.session_id, form(PDF))
+    assert status == 201
+    status, body, _ = await upload(small, customer.session_id, form(PDF))
+    assert (status, body["error"]["code"]) == (429, "upload_quota")
+    assert small.rows("SELECT count(*) FROM documents") == [(1,)]

@@ -1,11 +1,14 @@
 """The Alembic migrations build exactly the models' schema, and the store's constraints hold."""
 
+import sqlite3
+
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.exc import IntegrityError
 
-from store.db import create_engine
+from store.db import alembic_config, create_engine
 from store.models import Base, Conversation, Message, SenderKind
 
 
@@ -47,3 +50,23 @@ async def test_sequence_numbers_and_client_ids_are_unique(sessions):
                         **duplicate,
                     )
                 )
+
+
+def test_one_conversation_per_identity_keeps_what_a_race_left(tmp_path):
+    """Migrating to one conversation per channel identity: of two an identity has,
+    the newest stays its conversation, the older keeps its history under a marked id."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'desk.db'}"
+    command.upgrade(alembic_config(url), "0009")  # just before one conversation per identity
+    with sqlite3.connect(tmp_path / "desk.db") as db:
+        for uid, external in (("c1", "openid-1"), ("c2", "openid-1"), ("c3", "openid-2")):
+            db.execute(
+                "INSERT INTO conversations (uid, channel, external_user_id, state, language,"
+                " team, priority, labels, last_seq, customer_ack_seq, agent_ack_seq,"
+                " delivered_seq, delivery_attempts)"
+                " VALUES (?, 'wechat', ?, 'bot', 'zh', 'general', 0, '[]', 0, 0, 0, 0, 0)",
+                (uid, external),
+            )
+    command.upgrade(alembic_config(url), "head")
+    with sqlite3.connect(tmp_path / "desk.db") as db:
+        rows = db.execute("SELECT id, external_user_id FROM conversations ORDER BY id").fetchall()
+    assert rows == [(1, "openid-1#1"), (2, "openid-1"), (3, "openid-2")]

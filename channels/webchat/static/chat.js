@@ -301,7 +301,7 @@
       too_large: function () { return t("error.too_large", { max: config.upload_max_label }); },
       unsupported_type: function () { return t("error.unsupported_type", { types: config.upload_type_names }); },
     };
-    const known = ["claim_forbidden", "not_verified", "rate_limited", "unknown_session", "network", "no_file"];
+    const known = ["claim_forbidden", "not_verified", "rate_limited", "upload_quota", "unknown_session", "network", "no_file"];
     uploadError.textContent = messages[code] ? messages[code]() : known.indexOf(code) >= 0 ? t("error." + code) : t("error.generic");
     uploadStatus.textContent = "";
     progress.hidden = true;
