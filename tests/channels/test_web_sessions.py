@@ -114,6 +114,7 @@ async def test_the_bot_is_told_where_each_message_came_from(channel_app, fake_ra
     assert fake_rasa.metadata[-1] == {
         "channel": "web",
         "language": "zh",
+        "turn": 1,
         "client_address": "203.0.113.5",
     }
     await customer.sio.disconnect()
