@@ -17,7 +17,6 @@ import socketio
 from sqlalchemy import func, select
 
 from desk.clock import now
-from desk.sign_in import hash_password
 from store.db import create_engine, session_factory
 from store.models import (
     Agent,
@@ -28,6 +27,7 @@ from store.models import (
     Message,
     SenderKind,
 )
+from tests.passwords import password_hash
 from web.stack import AgentApi, web_processes
 
 pytestmark = pytest.mark.postgres
@@ -86,7 +86,7 @@ async def test_two_processes_change_each_state_exactly_once(consoles, store):
             Agent(
                 username=f"racer{n}",
                 display_name=f"Racer {n}",
-                password_hash=hash_password("pw"),
+                password_hash=password_hash("pw"),
                 role=AgentRole.AGENT,
                 team="general",
                 capacity=CAPACITY,

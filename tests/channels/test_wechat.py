@@ -15,7 +15,6 @@ import pytest
 from aiohttp import web
 
 from channels import wechat
-from desk.sign_in import hash_password
 from store.models import Agent, AgentRole
 from tests.channels.fake_wechat import (
     AES_KEY,
@@ -28,6 +27,7 @@ from tests.channels.fake_wechat import (
     message_xml,
     text_xml,
 )
+from tests.passwords import password_hash
 from web.stack import free_port
 
 OPENID = "oV3kq5Hx2yS9dLmN0pQrStUvWxY1"
@@ -237,7 +237,7 @@ async def test_an_agents_reply_after_handoff_goes_by_the_api(start, fake_rasa, w
             display_name="王芳",
             role=AgentRole.AGENT,
             team="general",
-            password_hash=hash_password("x"),
+            password_hash=password_hash("x"),
         )
         session.add(agent)
     await service.set_presence(agent.id, "online")

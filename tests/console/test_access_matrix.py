@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from console.keys import tokens_key
 from console.pages import CSRF_COOKIE
-from desk.sign_in import COOKIE, hash_password
+from desk.sign_in import COOKIE
 from store.db import create_engine, session_factory
 from store.models import Agent, AgentRole
 from tests.channels.fake_providers import FakeTelegram
@@ -39,6 +39,7 @@ from tests.console.access_doors import (
 )
 from tests.console.access_records import FILE_ID, Records, make_records
 from tests.console_app import start_console
+from tests.passwords import password_hash
 
 # ---- the world and the calls ------------------------------------------------------------
 
@@ -87,7 +88,7 @@ async def matrix(tmp_path_factory, migrated_sqlite) -> AsyncIterator[Matrix]:
                 agent = Agent(
                     username=username,
                     display_name=f"{username} 同事",
-                    password_hash=hash_password("pw"),
+                    password_hash=password_hash("pw"),
                     role=AgentRole.AGENT,
                     team="general",
                     capacity=50,

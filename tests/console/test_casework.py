@@ -15,7 +15,6 @@ from desk import casework
 from desk.casework import CaseworkError
 from desk.errors import DeskError
 from desk.inputs import read
-from desk.sign_in import hash_password
 from store.db import create_engine, session_factory
 from store.identifiers import (
     make_advance_payment_number,
@@ -46,6 +45,7 @@ from store.models import (
 )
 from tests.console.test_admin import sign_in
 from tests.console_app import start_console
+from tests.passwords import password_hash
 
 # 10:00 in Beijing on a weekday: "today" runs from 2026-11-04 16:00 UTC.
 NOW = datetime(2026, 11, 5, 2, 0, tzinfo=UTC)
@@ -79,7 +79,7 @@ async def add_agent(session, username, role=AgentRole.AGENT, team="general") -> 
         agent = Agent(
             username=username,
             display_name=f"{username} name",
-            password_hash=hash_password("pw"),
+            password_hash=password_hash("pw"),
             role=role,
             team=team,
         )

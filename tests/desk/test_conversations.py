@@ -11,8 +11,8 @@ from sqlalchemy import select
 from desk.conversations import ConversationService
 from desk.errors import DeskError
 from desk.rasa import BotUnavailable
-from desk.sign_in import hash_password
 from store.models import Agent, AgentRole, Conversation, Event, Message
+from tests.passwords import password_hash
 
 
 class ScriptedBot:
@@ -111,7 +111,7 @@ async def make_agent(sessions, username="a1", role=AgentRole.AGENT, team="claims
             display_name=username.upper(),
             role=role,
             team=team,
-            password_hash=hash_password("x"),
+            password_hash=password_hash("x"),
         )
         session.add(agent)
     return agent
