@@ -95,9 +95,19 @@ def make_complaint_number(serial: int) -> str:
     return _make("T", serial)
 
 
+def is_valid_complaint_number(value: str) -> bool:
+    """A well-formed complaint number; a lower-case `t` and spaces are tolerated."""
+    return _valid("T", value)
+
+
 def make_advance_payment_number(serial: int) -> str:
     """`A` + 12 digits + a Luhn check digit."""
     return _make("A", serial)
+
+
+def is_valid_advance_payment_number(value: str) -> bool:
+    """A well-formed advance-payment number; a lower-case `a` and spaces are tolerated."""
+    return _valid("A", value)
 
 
 def mask_bank_account(number: str) -> str:

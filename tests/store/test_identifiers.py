@@ -7,11 +7,15 @@ import pytest
 from store.identifiers import (
     id_card_birth_date,
     id_card_check_digit,
+    is_valid_advance_payment_number,
     is_valid_claim_number,
+    is_valid_complaint_number,
     is_valid_id_card,
     is_valid_policy_number,
     luhn_digit,
+    make_advance_payment_number,
     make_claim_number,
+    make_complaint_number,
     make_policy_number,
     mask_id_card,
     mask_identifiers,
@@ -82,6 +86,17 @@ def test_policy_and_claim_numbers_carry_a_luhn_digit():
         make_policy_number(10**12)
     with pytest.raises(ValueError):
         make_claim_number(-1)
+
+
+def test_complaint_and_advance_payment_numbers_are_checked_like_policy_numbers():
+    assert is_valid_complaint_number(make_complaint_number(42))
+    assert is_valid_complaint_number("t0000000000018")
+    assert not is_valid_complaint_number("T0000000000019")
+    assert not is_valid_complaint_number(make_policy_number(42))
+    assert is_valid_advance_payment_number(make_advance_payment_number(7))
+    assert is_valid_advance_payment_number("A 0000 0000 0001 8")
+    assert not is_valid_advance_payment_number("A0000000000017")
+    assert not is_valid_advance_payment_number(make_complaint_number(7))
 
 
 def test_masking_keeps_only_the_ends():
