@@ -134,7 +134,10 @@ def mask_mobile(mobile: str) -> str:
 
 # What a customer may type that must not reach agents' summaries, events or analytics
 # in clear. Longest first: an ID card's 18 characters must not be read as a card.
-_LONG_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{15,19}[Xx]?(?![0-9A-Za-z])")
+# Digits may come grouped by single spaces or dashes (as cards are printed).
+_LONG_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d(?:[ -]?\d){14,18}(?:[ -]?[Xx])?(?![0-9A-Za-z])")
+# Full-width digits (a Chinese input method's) are read as the digits they are.
+_HALF_WIDTH = str.maketrans("０１２３４５６７８９Ｘｘ＋－", "0123456789Xx+-")
 _MOBILE = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
 _CODE_AFTER_WORD = re.compile(r"(验证码|校验码|code)(\D{0,6}?)(?<!\d)\d{4,8}(?!\d)", re.IGNORECASE)
 _CODE_ALONE = re.compile(r"\s*\d{4,8}\s*")
@@ -144,15 +147,16 @@ def mask_identifiers(text: str) -> str:
     """`text` with ID card, bank card and mobile numbers masked as the customer 360
     masks them, and one-time codes (a message that is only a code, or a code named
     as one) replaced by asterisks."""
-    if _CODE_ALONE.fullmatch(text or ""):
+    text = (text or "").translate(_HALF_WIDTH)
+    if _CODE_ALONE.fullmatch(text):
         return "******"
 
     def long_number(match: re.Match[str]) -> str:
-        number = match.group(0)
+        number = re.sub(r"[ -]", "", match.group(0))
         if len(number) == 18 and is_valid_id_card(number):
             return mask_id_card(number.upper())
         return mask_bank_account(number)
 
-    text = _LONG_NUMBER.sub(long_number, text or "")
+    text = _LONG_NUMBER.sub(long_number, text)
     text = _MOBILE.sub(lambda m: mask_mobile(m.group(1) + m.group(2) + m.group(3)), text)
     return _CODE_AFTER_WORD.sub(lambda m: m.group(1) + m.group(2) + "******", text)
