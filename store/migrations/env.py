@@ -29,9 +29,20 @@ def run_migrations_offline() -> None:
 
 
 def _run_sync(connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # Batch mode rebuilds a table (copy, drop, rename); with foreign keys enforced,
+        # dropping a table other rows point at fails. Off for the migration (it only
+        # takes effect outside a transaction, so first), checked before committing.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
     _configure(connection=connection)
     with context.begin_transaction():
         context.run_migrations()
+    if sqlite:
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
 
 
 async def run_migrations_online() -> None:

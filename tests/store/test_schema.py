@@ -1,5 +1,6 @@
 """The Alembic migrations build exactly the models' schema, and the store's constraints hold."""
 
+import asyncio
 import sqlite3
 
 import pytest
@@ -9,6 +10,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy.exc import IntegrityError
 
 from store.db import alembic_config, create_engine
+from store.demo import generate
 from store.models import Base, Conversation, Message, SenderKind
 
 
@@ -70,3 +72,25 @@ def test_one_conversation_per_identity_keeps_what_a_race_left(tmp_path):
     with sqlite3.connect(tmp_path / "desk.db") as db:
         rows = db.execute("SELECT id, external_user_id FROM conversations ORDER BY id").fetchall()
     assert rows == [(1, "openid-1#1"), (2, "openid-1"), (3, "openid-2")]
+
+
+async def test_a_store_with_data_is_migrated_down_and_up_again(tmp_path):
+    """A store in use upgrades (and downgrades): SQLite's batch migrations copy whole
+    tables, which must not trip over the foreign keys that point at them."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'desk.db'}"
+    # Alembic runs its own event loop: in a thread of its own, off the test's.
+    await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
+    await generate(url, customers=5, progress=lambda *_: None)
+    tables = ("customers", "policies", "insured_members", "claims", "claim_stage_changes")
+
+    def counts() -> list[int]:
+        with sqlite3.connect(tmp_path / "desk.db") as db:
+            return [db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables]
+
+    before = counts()
+    assert all(before)
+    await asyncio.to_thread(command.downgrade, alembic_config(url), "0006")
+    await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
+    assert counts() == before
+    with sqlite3.connect(tmp_path / "desk.db") as db:
+        assert db.execute("PRAGMA foreign_key_check").fetchall() == []
