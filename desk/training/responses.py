@@ -14,7 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from desk.errors import DeskError
 from desk.training.project import Project, TrainingConflict, YamlFile, locked, version_of
@@ -150,21 +150,13 @@ def edit_response(project: Project, name: str, language: str, text: str, version
             raise TrainingConflict(f"The response {name}", current)
         for variant in found.variants:
             if isinstance(variant, dict) and "text" in variant and language_of(variant) == language:
-                variant["text"] = _like(variant["text"], text)
+                # ruamel.yaml keeps the replaced scalar's quoting
+                variant["text"] = text
                 break
         else:
             found.variants.append(_new_variant(language, text))
         found.file.save()
         return domain.view(found)
-
-
-def _like(old: object, text: str) -> str:
-    """The new text quoted as the old one was."""
-    if isinstance(old, DoubleQuotedScalarString):
-        return DoubleQuotedScalarString(text)
-    if isinstance(old, SingleQuotedScalarString):
-        return SingleQuotedScalarString(text)
-    return text
 
 
 def _new_variant(language: str, text: str) -> CommentedMap:
