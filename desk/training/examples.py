@@ -304,7 +304,7 @@ def edit_example(project: Project, name: str, old: str, new: str, version: str) 
 
 def delete_example(project: Project, name: str, text: str, version: str) -> Saved:
     def change(data: _Data, intent: _Intent) -> Saved:
-        del intent.examples[_position(intent, text)]
+        del intent.examples[_leaving(intent, text)]
         data.write(intent)
         return Saved(data.view(intent))
 
@@ -318,7 +318,7 @@ def move_example(project: Project, name: str, text: str, to: str, version: str) 
         target = data.get(to)
         if target is intent:
             raise DeskError("same_intent", "The example is already in this intent.", 400)
-        position = _position(intent, text)
+        position = _leaving(intent, text)
         data.check_new(text, ignore=(name, text))
         del intent.examples[position]
         target.examples.append(text)
@@ -334,3 +334,12 @@ def _position(intent: _Intent, text: str) -> int:
         return intent.examples.index(text)
     except ValueError:
         raise DeskError("not_found", f"{intent.name} has no example {text!r}.", 404) from None
+
+
+def _leaving(intent: _Intent, text: str) -> int:
+    """Where the example to delete or move away is; an intent keeps at least one
+    (Rasa refuses an intent without examples)."""
+    position = _position(intent, text)
+    if len(intent.examples) == 1:
+        raise DeskError("last_example", f"{text!r} is the last example of {intent.name}.", 409)
+    return position

@@ -146,7 +146,7 @@ def version_of(value: Any) -> str:
 
 def validate(project: Project, rasa: Path = RASA) -> tuple[bool, str]:
     """Runs `rasa data validate` over the project, as `make` does before training:
-    whether it passed, and what it said."""
+    whether it passed, and what it said. Takes seconds: call it off the event loop."""
     command = [
         str(rasa),
         "data",
@@ -181,4 +181,6 @@ def validate(project: Project, rasa: Path = RASA) -> tuple[bool, str]:
         except subprocess.TimeoutExpired as exc:
             output = exc.stdout if isinstance(exc.stdout, str) else ""
             return False, output + f"\nrasa data validate took over {VALIDATE_TIMEOUT_SECONDS} s"
+        except OSError as exc:
+            return False, f"rasa could not be run: {exc}"
     return finished.returncode == 0, finished.stdout

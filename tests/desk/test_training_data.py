@@ -133,6 +133,23 @@ def test_a_move_within_a_file_is_one_write_of_both_intents(project):
     assert parsed_examples(project.root / CHITCHAT, "goodbye")[-1] == "hi there"
 
 
+def test_the_last_example_of_an_intent_is_neither_deleted_nor_moved(project):
+    (project.data / "nlu" / "extra.yml").write_text(
+        'version: "3.1"\nnlu:\n  - intent: extra\n    examples: |\n      - the only one\n',
+        encoding="utf-8",
+    )
+    before = snapshot(project)
+    seen = examples.intent_examples(project, "extra")
+
+    with pytest.raises(DeskError) as deleted:
+        examples.delete_example(project, "extra", "the only one", seen.version)
+    with pytest.raises(DeskError) as moved:
+        examples.move_example(project, "extra", "the only one", "greet", seen.version)
+
+    assert deleted.value.code == moved.value.code == "last_example"
+    assert snapshot(project) == before
+
+
 def test_two_trainers_on_one_intent_the_second_is_told_of_the_first_change(project):
     seen = examples.intent_examples(project, "faq/renewal")
     examples.add_example(project, "faq/renewal", "续保要体检吗", seen.version)

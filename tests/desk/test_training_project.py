@@ -78,3 +78,10 @@ def test_rasa_validates_the_project_after_an_edit(project):
     assert "rasa.validator" in output
     # Rasa's own settings files went to a home of their own, not into the project
     assert not (project.root / ".config").exists()
+
+
+def test_a_rasa_that_cannot_be_run_fails_the_validation(project, tmp_path):
+    ok, output = project_files.validate(project, rasa=tmp_path / "no-rasa")
+
+    assert not ok
+    assert "no-rasa" in output
