@@ -164,10 +164,14 @@ class _Data:
         ]
 
     def write(self, *intents: _Intent) -> None:
+        """Writes the intents' files back, in the order given; none if any of them
+        cannot be."""
         files: dict[Path, YamlFile] = {}
         for intent in intents:
             intent.entry["examples"] = LiteralScalarString(_block(intent.examples))
             files[intent.file.path] = intent.file
+        for loaded in files.values():
+            loaded.check_writable()
         for loaded in files.values():
             loaded.save()
 
@@ -322,7 +326,8 @@ def move_example(project: Project, name: str, text: str, to: str, version: str) 
         data.check_new(text, ignore=(name, text))
         del intent.examples[position]
         target.examples.append(text)
-        data.write(intent, target)
+        # The intent gaining it first: cut off in between, the example is in both, not lost.
+        data.write(target, intent)
         warnings = data.near_duplicates(text, to)
         return Saved(data.view(intent), warnings, target=data.view(target))
 

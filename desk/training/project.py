@@ -100,14 +100,18 @@ class YamlFile:
         text = path.read_text(encoding="utf-8")
         return cls(path, text, new_yaml().load(text))
 
-    def save(self) -> None:
-        """Writes the (edited) document back. Call with the directory's lock held."""
+    def check_writable(self) -> None:
+        """Refuses a file that even unedited would not be written back as it is."""
         if dump(new_yaml().load(self.text)) != self.text:
             raise DeskError(
                 "unwritable_file",
                 f"{self.path.name} would not be written back as it is; edit it by hand.",
                 409,
             )
+
+    def save(self) -> None:
+        """Writes the (edited) document back. Call with the directory's lock held."""
+        self.check_writable()
         write_atomic(self.path, dump(self.document))
 
 

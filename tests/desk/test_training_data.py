@@ -372,6 +372,20 @@ def test_an_nlu_file_that_would_not_come_back_as_it_is_is_not_rewritten(project)
     assert snapshot(project) == before
 
 
+def test_a_move_to_a_file_that_cannot_be_written_back_changes_neither_file(project):
+    (project.data / "nlu" / "odd.yml").write_text(
+        'version: "3.1"\nnlu:\n- intent: odd\n  examples: |\n    - an odd one\n', encoding="utf-8"
+    )
+    before = snapshot(project)
+    seen = examples.intent_examples(project, "greet")
+
+    with pytest.raises(DeskError) as refused:
+        examples.move_example(project, "greet", "hi there", "odd", seen.version)
+
+    assert refused.value.code == "unwritable_file"
+    assert snapshot(project) == before
+
+
 def test_regex_synonym_and_lookup_entries_are_kept_as_they_are(project):
     path = project.data / "nlu" / "extra.yml"
     text = (
