@@ -1,3 +1,5 @@
-"""The trainer's workbench: trainers review real customer messages and turn them into
-training data for the bot. Personal data is masked before a trainer sees a message
-(`desk.training.masking`)."""
+"""The trainer's workbench: customer messages reviewed into training data, intents
+and responses edited in both languages, models trained, evaluated and deployed.
+Personal data is masked before a trainer sees a message (`masking`); the bot's
+training data and responses are read and edited in place (`project`, `examples`,
+`responses`)."""
