@@ -9,7 +9,17 @@ from pathlib import Path
 import socketio
 from aiohttp import web
 
-from console import admin, api, casework_api, casework_pages, documents, pages, people_api
+from console import (
+    admin,
+    api,
+    casework_api,
+    casework_pages,
+    documents,
+    pages,
+    people_api,
+    training_api,
+    training_pages,
+)
 from console.agents import AgentConsole
 from console.keys import (
     service_key,
@@ -55,6 +65,8 @@ def install(
         casework_pages.routes,
         admin.routes,
         documents.routes,
+        training_api.routes,
+        training_pages.routes,
     ):
         app.add_routes(table)
     return agents

@@ -124,7 +124,9 @@ async def login(request: web.Request) -> web.StreamResponse:
     if attempt.agent is None:
         context = {"error": "bad_credentials", "username": username}
         return render(request, "login.html", context, status=401)
-    redirect = web.HTTPSeeOther(location="/console")
+    # Trainers land on their workbench; conversations are not theirs.
+    landing = "/console/intents" if attempt.agent.role == AgentRole.TRAINER else "/console"
+    redirect = web.HTTPSeeOther(location=landing)
     settings = request.app[settings_key]
     redirect.set_cookie(
         COOKIE,

@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     # Signed requests (WeChat, the app API) with timestamps further off are refused.
     replay_window_seconds: int = Field(default=300, ge=1)
 
+    # The bot's project the trainers' workbench edits: its `bot/data` and `bot/domain`.
+    # The repository itself by default; point it at a copy to keep edits apart.
+    training_project_dir: str = str(ROOT)
+
     # Claim documents customers upload from the web widget.
     upload_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     upload_types: str = "image/jpeg,image/png,application/pdf"

@@ -576,3 +576,24 @@ class SmsOutbox(Base):
     mobile: Mapped[str] = mapped_column(String(20), index=True)
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class TrainingChange(Base):
+    """One edit of the bot's training data from the workbench: who, when, which
+    intent or response, what kind of change, and the text before and after."""
+
+    __tablename__ = "training_changes"
+    __table_args__ = (Index("ix_training_changes_subject", "subject_kind", "subject", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"))
+    subject_kind: Mapped[str] = mapped_column(String(16))  # intent or response
+    subject: Mapped[str] = mapped_column(String(128))
+    # A move's other intent (the one the example went to), so both intents show it.
+    other_subject: Mapped[str | None] = mapped_column(String(128), index=True)
+    change: Mapped[str] = mapped_column(String(32))
+    before: Mapped[str | None] = mapped_column(Text)
+    after: Mapped[str | None] = mapped_column(Text)
+
+    agent: Mapped[Agent] = relationship()

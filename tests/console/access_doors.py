@@ -8,7 +8,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.console.access_records import FILE_ID, Records
+from tests.console.access_records import (
+    FILE_ID,
+    TRAINING_INTENT,
+    TRAINING_RESPONSE,
+    Records,
+)
 
 ROLES = ("owner", "colleague", "other_team", "supervisor", "admin", "trainer", "anonymous")
 STAFF = {
@@ -33,6 +38,31 @@ CASE_HANDLERS = ("owner", "supervisor", "admin")
 CASEWORKERS = ("owner", "colleague", "other_team", "supervisor", "admin")
 MANAGERS = ("supervisor", "admin")
 EVERYONE = (*CASEWORKERS, "trainer")
+TRAINERS = ("trainer", "admin")
+# Doors of the trainers' workbench: their calls get an example of their own to edit.
+TRAINING_PATHS = ("/api/v1/training/", "/console/intents", "/console/responses")
+INTENT_API = f"/api/v1/training/intents/{TRAINING_INTENT}"
+INTENT_PAGE = f"/console/intents/{TRAINING_INTENT}"
+
+
+def new_example(r: Records) -> dict[str, Any]:
+    return {"text": f"matrix added {r.unique}", "version": r.intent_version}
+
+
+def edited_example(r: Records) -> dict[str, Any]:
+    return {"old": r.example, "new": f"matrix edited {r.unique}", "version": r.intent_version}
+
+
+def removed_example(r: Records) -> dict[str, Any]:
+    return {"text": r.example, "version": r.intent_version}
+
+
+def moved_example(r: Records) -> dict[str, Any]:
+    return {"text": r.example, "to": "goodbye", "version": r.intent_version}
+
+
+def edited_response(r: Records) -> dict[str, Any]:
+    return {"language": "en", "text": f"Hello {r.unique}", "version": r.response_version}
 
 
 # ---- the doors ---------------------------------------------------------------------------
@@ -235,6 +265,20 @@ API_DOORS = [
         only(200, 403, *CASE_HANDLERS),
         body=lambda r: {"status": "in_progress"},
     ),
+    # The trainers' workbench.
+    Door("GET", "/api/v1/training/intents?q=matrix", only(200, 403, *TRAINERS)),
+    Door("GET", INTENT_API, only(200, 403, *TRAINERS)),
+    Door("POST", INTENT_API + "/examples", only(201, 403, *TRAINERS), body=new_example),
+    Door("PATCH", INTENT_API + "/examples", only(200, 403, *TRAINERS), body=edited_example),
+    Door("DELETE", INTENT_API + "/examples", only(200, 403, *TRAINERS), body=removed_example),
+    Door("POST", INTENT_API + "/examples/move", only(200, 403, *TRAINERS), body=moved_example),
+    Door("GET", "/api/v1/training/responses", only(200, 403, *TRAINERS)),
+    Door(
+        "PUT",
+        f"/api/v1/training/responses/{TRAINING_RESPONSE}",
+        only(200, 403, *TRAINERS),
+        body=edited_response,
+    ),
 ]
 
 # Pages answer 200, a 403 page, a redirect to the login, or a form's redirect back
@@ -328,6 +372,37 @@ PAGE_DOORS = [
         "/console/complaints/{complaint}",
         {**only("saved", "refused:forbidden", *CASE_HANDLERS, anonymous=LOGIN), "trainer": 403},
         form=lambda r: {"status": "in_progress"},
+    ),
+    # The trainers' workbench: a form is answered with the page itself, saved (200).
+    Door("GET", "/console/intents?q=matrix", only(200, 403, *TRAINERS, anonymous=LOGIN)),
+    Door("GET", INTENT_PAGE, only(200, 403, *TRAINERS, anonymous=LOGIN)),
+    Door("GET", "/console/responses", only(200, 403, *TRAINERS, anonymous=LOGIN)),
+    Door(
+        "POST", INTENT_PAGE + "/add", only(200, 403, *TRAINERS, anonymous=LOGIN), form=new_example
+    ),
+    Door(
+        "POST",
+        INTENT_PAGE + "/edit",
+        only(200, 403, *TRAINERS, anonymous=LOGIN),
+        form=edited_example,
+    ),
+    Door(
+        "POST",
+        INTENT_PAGE + "/delete",
+        only(200, 403, *TRAINERS, anonymous=LOGIN),
+        form=removed_example,
+    ),
+    Door(
+        "POST",
+        INTENT_PAGE + "/move",
+        only(200, 403, *TRAINERS, anonymous=LOGIN),
+        form=moved_example,
+    ),
+    Door(
+        "POST",
+        f"/console/responses/{TRAINING_RESPONSE}",
+        only(200, 403, *TRAINERS, anonymous=LOGIN),
+        form=edited_response,
     ),
 ]
 

@@ -9,6 +9,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from desk.training.examples import add_example, intent_examples
+from desk.training.project import Project
+from desk.training.responses import response
 from store.models import (
     Agent,
     AgentRole,
@@ -44,12 +47,19 @@ class Records:
     agent: int  # a plain agent an admin may edit
     telegram_user: str  # the owner's Telegram conversation, holding FILE_ID
     unique: str
+    # With the workbench's project: an example of TRAINING_INTENT only this call knows,
+    # and the versions of that intent and of TRAINING_RESPONSE as they are now.
+    example: str = ""
+    intent_version: str = ""
+    response_version: str = ""
 
     def __getitem__(self, name: str) -> Any:
         return getattr(self, name)
 
 
 FILE_ID = "AgACAgIAAxk-matrix"
+TRAINING_INTENT = "greet"
+TRAINING_RESPONSE = "utter_greet"
 
 
 def letters(n: int) -> str:
@@ -63,11 +73,26 @@ def letters(n: int) -> str:
 
 
 async def make_records(
-    sessions, staff: dict[str, Agent], upload_dir: Path, spare_agent: bool = False
+    sessions,
+    staff: dict[str, Agent],
+    upload_dir: Path,
+    spare_agent: bool = False,
+    project: Project | None = None,
 ) -> Records:
     """`spare_agent`: also a plain agent for an admin to edit (only when the call
-    needs one: every agent is a choice in the casework pages' forms)."""
+    needs one: every agent is a choice in the casework pages' forms). `project`: also
+    an example of the workbench's to edit, delete or move."""
     n = next(serial)
+    training: dict[str, str] = {}
+    if project is not None:
+        seed = f"matrix seed {letters(n)}"
+        seen = intent_examples(project, TRAINING_INTENT).version
+        saved = add_example(project, TRAINING_INTENT, seed, seen)
+        training = {
+            "example": seed,
+            "intent_version": saved.intent.version,
+            "response_version": response(project, TRAINING_RESPONSE).version,
+        }
     owner = staff["owner"]
     soon = datetime.now(UTC) + timedelta(days=2)
     async with sessions.begin() as session:
@@ -177,4 +202,5 @@ async def make_records(
             agent=spare.id or 0,
             telegram_user=telegram.external_user_id,
             unique=letters(n),
+            **training,
         )

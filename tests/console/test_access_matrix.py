@@ -23,6 +23,7 @@ from sqlalchemy import select
 from console.keys import tokens_key
 from console.pages import CSRF_COOKIE
 from desk.sign_in import COOKIE
+from desk.training.project import Project
 from store.db import create_engine, session_factory
 from store.models import Agent, AgentRole
 from tests.channels.fake_providers import FakeTelegram
@@ -35,10 +36,12 @@ from tests.console.access_doors import (
     PAGE_DOORS,
     ROLES,
     STAFF,
+    TRAINING_PATHS,
     Door,
 )
 from tests.console.access_records import FILE_ID, Records, make_records
 from tests.console_app import start_console
+from tests.desk.training_project import copy_project
 from tests.passwords import password_hash
 
 # ---- the world and the calls ------------------------------------------------------------
@@ -53,10 +56,13 @@ class Matrix:
     sockets: dict[str, socketio.AsyncClient]
     upload_dir: Path
     http: ClientSession
+    project: Project
 
     async def records(self, door: Door | None = None) -> Records:
         spare = door is not None and "{agent}" in door.path
-        return await make_records(self.sessions, self.staff, self.upload_dir, spare)
+        training = door is not None and any(part in door.path for part in TRAINING_PATHS)
+        project = self.project if training else None
+        return await make_records(self.sessions, self.staff, self.upload_dir, spare, project)
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +74,7 @@ async def matrix(tmp_path_factory, migrated_sqlite) -> AsyncIterator[Matrix]:
     telegram.files[FILE_ID] = b"\x89PNG matrix"
     upload_dir = workdir / "uploads"
     upload_dir.mkdir()
+    project = copy_project(workdir / "project")
     client = await start_console(
         url,
         housekeeping=False,
@@ -77,6 +84,7 @@ async def matrix(tmp_path_factory, migrated_sqlite) -> AsyncIterator[Matrix]:
         telegram_bot_token=telegram.token,
         telegram_webhook_secret="matrix-secret",
         telegram_api_base_url=telegram.base,
+        training_project_dir=str(project.root),
     )
     engine = create_engine(url)
     sessions = session_factory(engine)
@@ -111,7 +119,7 @@ async def matrix(tmp_path_factory, migrated_sqlite) -> AsyncIterator[Matrix]:
         )
         sockets[role] = sio
     http = ClientSession()
-    yield Matrix(client, sessions, staff, tokens, sockets, upload_dir, http)
+    yield Matrix(client, sessions, staff, tokens, sockets, upload_dir, http, project)
     await http.close()
     for sio in sockets.values():
         await sio.disconnect()
