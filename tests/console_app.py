@@ -42,3 +42,12 @@ async def start_console(
     client.base = f"http://127.0.0.1:{port}"
     client.settings = settings
     return client
+
+
+async def bearer(client: TestClient, username: str, password: str = "pw") -> dict[str, str]:
+    """The API's Authorization header for a demo agent, signed in through the API."""
+    response = await client.post(
+        "/api/v1/auth/login", json={"username": username, "password": password}
+    )
+    assert response.status == 200
+    return {"Authorization": f"Bearer {(await response.json())['token']}"}

@@ -44,7 +44,7 @@ from store.models import (
     TaskStatus,
 )
 from tests.console.test_admin import sign_in
-from tests.console_app import start_console
+from tests.console_app import bearer, start_console
 from tests.passwords import password_hash
 
 # 10:00 in Beijing on a weekday: "today" runs from 2026-11-04 16:00 UTC.
@@ -760,14 +760,6 @@ async def client(sqlite_url):
     yield client
     await client.close()
     await engine.dispose()
-
-
-async def bearer(client, username: str) -> dict[str, str]:
-    response = await client.post(
-        "/api/v1/auth/login", json={"username": username, "password": "pw"}
-    )
-    assert response.status == 200
-    return {"Authorization": f"Bearer {(await response.json())['token']}"}
 
 
 def soon(hours: float) -> str:

@@ -14,7 +14,7 @@ from desk.training.examples import intent_examples
 from store.db import create_engine, session_factory
 from store.models import TrainingChange
 from tests.console.test_admin import csrf_of, sign_in
-from tests.console_app import start_console
+from tests.console_app import bearer, start_console
 from tests.desk.training_project import copy_project, parsed_examples, safe_load
 
 CHITCHAT = "bot/data/nlu/chitchat.yml"
@@ -30,14 +30,6 @@ async def client(sqlite_url, tmp_path):
     yield client
     await client.close()
     await engine.dispose()
-
-
-async def bearer(client, username: str) -> dict[str, str]:
-    response = await client.post(
-        "/api/v1/auth/login", json={"username": username, "password": "pw"}
-    )
-    assert response.status == 200
-    return {"Authorization": f"Bearer {(await response.json())['token']}"}
 
 
 def examples_of(client, intent: str) -> list[str]:
