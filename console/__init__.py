@@ -19,6 +19,7 @@ from console import (
     people_api,
     training_api,
     training_pages,
+    training_stories,
 )
 from console.agents import AgentConsole
 from console.keys import (
@@ -67,6 +68,7 @@ def install(
         documents.routes,
         training_api.routes,
         training_pages.routes,
+        training_stories.routes,
     ):
         app.add_routes(table)
     return agents

@@ -77,3 +77,22 @@ class RasaClient:
             "rasa": await self._answers(f"{self._rasa_url}/"),
             "actions": await self._answers(f"{self._actions_url}/health"),
         }
+
+    async def tracker_events(self, sender: str) -> list[dict[str, Any]]:
+        """Every event of the sender's tracker (what the bot understood and did), for
+        the trainers' test stories; needs Rasa's HTTP API (a token)."""
+        if not self._token:
+            raise BotUnavailable("Rasa's HTTP API is off (no RASA_TOKEN)")
+        try:
+            async with self._http.get(
+                f"{self._rasa_url}/conversations/{sender}/tracker",
+                params={"include_events": "ALL", "token": self._token},
+                timeout=self._timeout,
+            ) as response:
+                if response.status != 200:
+                    raise BotUnavailable(f"Rasa answered {response.status}")
+                tracker = await response.json()
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise BotUnavailable(str(exc) or exc.__class__.__name__) from exc
+        events = (tracker or {}).get("events")
+        return events if isinstance(events, list) else []

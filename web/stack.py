@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -68,6 +69,12 @@ class Stack:
             base_url=f"http://127.0.0.1:{web_port}",
             wechat_api_port=free_port(),
         )
+        # The trainers' workbench edits a copy of the bot's project, never the repository.
+        project = workdir / "project"
+        for part in ("config.yml", "bot/data", "bot/domain", "bot/tests"):
+            copy = shutil.copytree if (ROOT / part).is_dir() else shutil.copyfile
+            (project / part).parent.mkdir(parents=True, exist_ok=True)
+            copy(ROOT / part, project / part)
         endpoints = workdir / "endpoints.yml"
         endpoints.write_text(
             f'action_endpoint:\n  url: "{stack.actions_url}/webhook"\n'
@@ -96,6 +103,7 @@ class Stack:
             "VERIFICATION_IDENTIFICATIONS_PER_ADDRESS": "1000",
             "RASA_TOKEN": RASA_TOKEN,
             "UPLOAD_DIR": str(workdir / "uploads"),
+            "TRAINING_PROJECT_DIR": str(project),
             "WECHAT_TOKEN": WECHAT_TOKEN,
             "WECHAT_APP_ID": WECHAT_APP_ID,
             "WECHAT_APP_SECRET": WECHAT_APP_SECRET,

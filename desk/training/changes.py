@@ -82,7 +82,7 @@ class ChangeView:
         return {**self.__dict__, "at": self.at.isoformat()}
 
 
-async def _log(
+async def log_change(
     sessions: async_sessionmaker[AsyncSession],
     agent: Agent,
     kind: str,
@@ -149,7 +149,7 @@ async def add_example(
     check_trainer(agent)
     saved = await asyncio.to_thread(examples.add_example, project, name, body.text, body.version)
     added = saved.intent.examples[-1]
-    await _log(sessions, agent, INTENT, name, "add", None, added)
+    await log_change(sessions, agent, INTENT, name, "add", None, added)
     return saved
 
 
@@ -164,7 +164,7 @@ async def edit_example(
     saved = await asyncio.to_thread(
         examples.edit_example, project, name, body.old, body.new, body.version
     )
-    await _log(sessions, agent, INTENT, name, "edit", body.old, body.new.strip())
+    await log_change(sessions, agent, INTENT, name, "edit", body.old, body.new.strip())
     return saved
 
 
@@ -177,7 +177,7 @@ async def delete_example(
 ) -> examples.Saved:
     check_trainer(agent)
     saved = await asyncio.to_thread(examples.delete_example, project, name, body.text, body.version)
-    await _log(sessions, agent, INTENT, name, "delete", body.text, None)
+    await log_change(sessions, agent, INTENT, name, "delete", body.text, None)
     return saved
 
 
@@ -192,7 +192,7 @@ async def move_example(
     saved = await asyncio.to_thread(
         examples.move_example, project, name, body.text, body.to, body.version
     )
-    await _log(sessions, agent, INTENT, name, "move", body.text, body.text, other=body.to)
+    await log_change(sessions, agent, INTENT, name, "move", body.text, body.text, other=body.to)
     return saved
 
 
@@ -210,7 +210,7 @@ async def edit_response(
         responses.edit_response, project, name, body.language, body.text, body.version
     )
     after = saved.texts[body.language][0]
-    await _log(sessions, agent, RESPONSE, name, f"edit_{body.language}", before, after)
+    await log_change(sessions, agent, RESPONSE, name, f"edit_{body.language}", before, after)
     return saved
 
 

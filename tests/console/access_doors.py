@@ -43,6 +43,8 @@ TRAINERS = ("trainer", "admin")
 TRAINING_PATHS = ("/api/v1/training/", "/console/intents", "/console/responses")
 INTENT_API = f"/api/v1/training/intents/{TRAINING_INTENT}"
 INTENT_PAGE = f"/console/intents/{TRAINING_INTENT}"
+STORY_API = "/api/v1/training/conversations/{conversation}/story"
+STORY_PAGE = "/console/conversations/{conversation}/story"
 
 
 def new_example(r: Records) -> dict[str, Any]:
@@ -279,6 +281,9 @@ API_DOORS = [
         only(200, 403, *TRAINERS),
         body=edited_response,
     ),
+    # Rasa is not running here: a trainer reaches the story and hears the bot is away.
+    Door("GET", STORY_API, only(503, 403, *TRAINERS)),
+    Door("POST", STORY_API, only(503, 403, *TRAINERS)),
 ]
 
 # Pages answer 200, a 403 page, a redirect to the login, or a form's redirect back
@@ -404,6 +409,8 @@ PAGE_DOORS = [
         only(200, 403, *TRAINERS, anonymous=LOGIN),
         form=edited_response,
     ),
+    Door("GET", STORY_PAGE, only(200, 403, *TRAINERS, anonymous=LOGIN)),
+    Door("POST", STORY_PAGE, only(503, 403, *TRAINERS, anonymous=LOGIN), form=lambda r: {}),
 ]
 
 
