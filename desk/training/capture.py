@@ -2,11 +2,11 @@
 transaction that stores the bot's answer (so a turn answered twice is kept once and a
 turn never answered is not kept).
 
-The text is masked here, once, with the names the store knows for the conversation's
-verified customer: nothing unmasked is ever written for trainers to read. The rank
-orders the inbox for learning (see `store.workbench.ParsedMessage`); trouble that
-follows a message (a handoff, the question asked again, a cancel) lowers the rank of
-the customer's two messages before it."""
+The text is masked here, once, with the names and identifiers the store knows for the
+conversation's verified customer: nothing unmasked is ever written for trainers to
+read. The rank orders the inbox for learning (see `store.workbench.ParsedMessage`);
+trouble that follows a message (a handoff, the question asked again, a cancel) lowers
+the rank of the customer's two messages before it."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from desk.rasa import Parse
 from desk.training.examples import normalised
 from desk.training.masking import mask
-from store.models import Conversation, Customer, InsuredMember, Message, Policy
+from store.models import Claim, Conversation, Customer, InsuredMember, Message, Policy
 from store.workbench import ParsedMessage
 
 log = logging.getLogger(__name__)
@@ -53,17 +53,51 @@ def rank_of(parse: Parse, thresholds: Thresholds) -> int:
     return UNSURE if parse.confidence < thresholds.low_confidence or close else PLAIN
 
 
-async def names_for(session: AsyncSession, customer_id: int | None) -> list[str]:
-    """The verified customer's name and those of the insured members of their policies."""
+@dataclass(frozen=True)
+class Known:
+    """What the store knows of a conversation's verified customer: the names (theirs
+    and their insured members'), and their identifiers, which are masked as they are
+    even where the patterns would not take them (a check digit off in the store)."""
+
+    names: tuple[str, ...] = ()
+    values: tuple[tuple[str, str], ...] = ()  # (identifier, placeholder), longest first
+
+    def mask(self, text: str, after_code_request: bool = False) -> str:
+        for value, placeholder in self.values:
+            text = text.replace(value, placeholder)
+        return mask(text, names=self.names, after_code_request=after_code_request)
+
+
+async def known_for(session: AsyncSession, customer_id: int | None) -> Known:
     if customer_id is None:
-        return []
-    own = await session.scalar(select(Customer.name).where(Customer.id == customer_id))
-    members = await session.scalars(
-        select(InsuredMember.name)
-        .join(Policy, InsuredMember.policy_id == Policy.id)
-        .where(Policy.holder_id == customer_id)
+        return Known()
+    customer = await session.get(Customer, customer_id)
+    if customer is None:
+        return Known()
+    policies = list(await session.scalars(select(Policy).where(Policy.holder_id == customer_id)))
+    ids = [policy.id for policy in policies]
+    members = list(
+        await session.scalars(select(InsuredMember).where(InsuredMember.policy_id.in_(ids)))
     )
-    return sorted({name for name in (own, *members) if name})
+    claims = await session.scalars(select(Claim.number).where(Claim.policy_id.in_(ids)))
+    values = {
+        customer.id_card_number: "<ID_CARD>",
+        customer.mobile: "<MOBILE>",
+        customer.bank_account or "": "<BANK_CARD>",
+        **{member.id_card_number: "<ID_CARD>" for member in members},
+        **{policy.number: "<POLICY_NO>" for policy in policies},
+        **{number: "<CLAIM_NO>" for number in claims},
+    }
+    names = {customer.name, *(member.name for member in members)}
+    return Known(
+        names=tuple(sorted(name for name in names if name)),
+        values=tuple(
+            sorted(
+                ((value, shape) for value, shape in values.items() if len(value) >= 6),
+                key=lambda pair: -len(pair[0]),
+            )
+        ),
+    )
 
 
 async def capture(
@@ -91,13 +125,9 @@ async def capture(
         )
     )
     previous = earlier[0] if earlier else None
-    names = await names_for(session, conversation.customer_id)
+    known = await known_for(session, conversation.customer_id)
     try:
-        masked = mask(
-            text,
-            names=names,
-            after_code_request=previous is not None and previous.awaiting in CODE_SLOTS,
-        )
+        masked = known.mask(text, previous is not None and previous.awaiting in CODE_SLOTS)
     except Exception:
         # Never worth the customer's answer (the turn would stay owed): the message
         # is left out of the inbox rather than kept unmasked.
