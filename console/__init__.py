@@ -15,6 +15,8 @@ from console import (
     casework_api,
     casework_pages,
     documents,
+    inbox_api,
+    inbox_pages,
     pages,
     people_api,
     training_api,
@@ -67,6 +69,8 @@ def install(
         documents.routes,
         training_api.routes,
         training_pages.routes,
+        inbox_api.routes,
+        inbox_pages.routes,
     ):
         app.add_routes(table)
     return agents
