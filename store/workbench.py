@@ -52,6 +52,9 @@ class ParsedMessage(Base):
     channel: Mapped[str] = mapped_column(String(16))
     language: Mapped[str] = mapped_column(String(8))
     text: Mapped[str] = mapped_column(Text)
+    # The text in lower case, for the inbox's search: a plain LIKE over it is several
+    # times cheaper than a case-folding ILIKE over `text` (PostgreSQL).
+    folded: Mapped[str] = mapped_column(Text, Computed("lower(text)", persisted=True))
     intent: Mapped[str] = mapped_column(String(128))
     confidence: Mapped[float] = mapped_column(Float)
     # The intent the model ranked second, for "did you mean" and close calls.

@@ -31,6 +31,8 @@ MAX_SEARCH = 200
 # How many messages either side of the reviewed one the conversation panel shows.
 AROUND = 10
 STATUSES = ("new", "confirmed", "relabelled", "out_of_scope", "ignored")
+# `ParsedMessage.precedence` of a message not yet reviewed is at least this.
+NOT_REVIEWED = 100
 Short = Annotated[str, Field(min_length=1, max_length=128)]
 
 
@@ -63,8 +65,11 @@ class InboxQuery(Body):
 
     def filtered(self, query: Select) -> Select:
         row = ParsedMessage
-        if self.status == "reviewed":
-            query = query.where(row.reviewed.is_(True))
+        # New and reviewed as ranges of `precedence`: the inbox's own index serves them.
+        if self.status == "new":
+            query = query.where(row.precedence >= NOT_REVIEWED)
+        elif self.status == "reviewed":
+            query = query.where(row.precedence < NOT_REVIEWED)
         elif self.status != "all":
             query = query.where(row.status == self.status)
         if self.intent:
@@ -81,9 +86,18 @@ class InboxQuery(Body):
             query = query.where(row.confidence >= self.min_confidence)
         if self.max_confidence is not None:
             query = query.where(row.confidence <= self.max_confidence)
-        if needle := self.q.strip():
-            query = query.where(row.text.icontains(needle, autoescape=True))
+        if needle := self.q.strip().lower():
+            escaped = needle.replace("/", "//").replace("%", "/%").replace("_", "/_")
+            query = query.where(row.folded.like(f"%{escaped}%", escape="/"))
         return query
+
+    def in_order(self, query: Select) -> Select:
+        """The inbox's order. A search reads every row anyway (`LIKE '%...%'`): it
+        filters the table and sorts what matched, rather than walking the inbox's index
+        row by row (`precedence + 0` is no indexed column, which tells the planner)."""
+        row = ParsedMessage
+        first = row.precedence + 0 if self.q.strip() else row.precedence
+        return query.order_by(first.desc(), row.at.desc(), row.id.desc())
 
 
 class Selection(Body):
@@ -151,18 +165,13 @@ class Page:
         }
 
 
-def in_review_order(query: Select) -> Select:
-    row = ParsedMessage
-    return query.order_by(row.precedence.desc(), row.at.desc(), row.id.desc())
-
-
 async def listing(sessions: async_sessionmaker[AsyncSession], query: InboxQuery) -> Page:
     """One page of the inbox in the order for learning. `more` says whether another
     page follows (one row more is read to know, rather than counting them all)."""
     async with sessions() as session:
         rows = list(
             await session.scalars(
-                in_review_order(query.filtered(select(ParsedMessage)))
+                query.in_order(query.filtered(select(ParsedMessage)))
                 .offset((query.page - 1) * query.size)
                 .limit(query.size + 1)
             )

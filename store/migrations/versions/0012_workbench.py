@@ -77,6 +77,7 @@ def upgrade() -> None:
         sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("language", sa.String(length=8), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("folded", sa.Text(), sa.Computed("lower(text)", persisted=True), nullable=False),
         sa.Column("intent", sa.String(length=128), nullable=False),
         sa.Column("confidence", sa.Float(), nullable=False),
         sa.Column("runner_up", sa.String(length=128), nullable=True),
