@@ -1,16 +1,22 @@
 """The review inbox in real headless Chromium (Debian's, driven by Playwright) against
 the console in-process: a customer message with markup in it shows as literal text in
 the inbox, in the conversation panel and, confirmed with one keystroke, on its
-intent's page; no dialog opens and no element the markup names is ever created."""
+intent's page; no dialog opens and no element the markup names is ever created. And
+an agent flags a customer message from the console's transcript."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 from playwright.async_api import async_playwright, expect
+from sqlalchemy import select, update
 
+from console.keys import service_key
 from store.db import create_engine, session_factory
+from store.models import Conversation, ConversationState
+from store.workbench import ParsedMessage
 from tests.browser.chromium import WAIT_MS, launch
 from tests.console_app import start_console
 from tests.desk.inbox_rows import store_message
@@ -87,3 +93,49 @@ async def test_customer_markup_is_text_in_the_inbox_conversation_and_intent_page
             assert dialogs == []
         finally:
             await browser.close()
+
+
+async def signed_in(browser, console, username: str, lands: str):
+    context = await browser.new_context(locale="zh-CN")
+    context.set_default_timeout(WAIT_MS)
+    page = await context.new_page()
+    await page.goto(console.base + "/login")
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", "pw")
+    await page.click("button[type=submit]")
+    await page.wait_for_url(re.compile(lands))
+    return page
+
+
+async def test_an_agent_flags_a_message_from_the_transcript(console):
+    service = console.app[service_key]
+    conversation, _ = await service.open("web", "flag-in-the-browser")
+    async with console.sessions.begin() as session:
+        await session.execute(
+            update(Conversation)
+            .where(Conversation.id == conversation.id)
+            .values(state=ConversationState.QUEUED, queued_at=datetime.now(UTC))
+        )
+    await service.customer_message(conversation.id, "我的手机13912345678，保单怎么退")
+    async with async_playwright() as playwright:
+        browser = await launch(playwright)
+        try:
+            page = await signed_in(browser, console, "supervisor1", r"/console$")
+            await page.click(
+                f'#queued .conversation-item[data-conversation-id="{conversation.id}"]'
+            )
+            said = page.locator("#messages li.message.customer")
+            await expect(said).to_contain_text("保单怎么退")
+            await said.locator(".flag-open").click()
+            await said.locator(".flag-form input").fill("ask_policy")
+            await said.locator(".flag-form button[type=submit]").click()
+            await expect(said.locator(".flagged")).to_have_text("已标记给训练师:ask_policy")
+        finally:
+            await browser.close()
+    async with console.sessions() as session:
+        [row] = (await session.scalars(select(ParsedMessage))).all()
+    assert (row.text, row.flag_intent, row.rank) == (
+        "我的手机<MOBILE>，保单怎么退",
+        "ask_policy",
+        3,
+    )
