@@ -24,6 +24,14 @@
     return text;
   }
 
+  // A refusal in the trainer's language where the page knows its code.
+  function refusal(problem) {
+    const code = problem.code || "";
+    const message = problem.message || code || "?";
+    const key = "training.inbox.error." + code;
+    return strings[key] ? t(key, { message: message }) : message;
+  }
+
   function flash(text, error) {
     flashNode.hidden = !text;
     flashNode.textContent = text || "";
@@ -102,12 +110,12 @@
           if (item) { show(item, row); item.querySelector(".pick").checked = false; }
         });
         countPicked();
-        const refused = answer.refused.map(function (r) { return r.message; });
+        const refused = answer.refused.map(function (r) { return refusal(r); });
         flash(refused.length ? t("training.inbox.some_refused", { count: refused.length }) + " " + refused.join(" ") : t("training.inbox.decided"), refused.length > 0);
       }
       if (action !== "undo" && targets.length === 1) { next(1); }
     } catch (problem) {
-      flash(t("training.inbox.refused", { message: problem.message || problem.code || "?" }), true);
+      flash(t("training.inbox.refused", { message: refusal(problem) }), true);
     }
   }
 

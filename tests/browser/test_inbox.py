@@ -44,7 +44,8 @@ async def test_customer_markup_is_text_in_the_inbox_conversation_and_intent_page
     await store_message(
         console.sessions, MARKUP, intent="greet", rank=0, fallback=True, bot_text=BOT_MARKUP
     )
-    await store_message(console.sessions, "保单什么时候到期", intent="ask_policy", minutes=1)
+    # An example greet already has: confirming it as ask_policy is refused, naming greet.
+    await store_message(console.sessions, "您好", intent="ask_policy", minutes=1)
     async with async_playwright() as playwright:
         browser = await launch(playwright)
         try:
@@ -81,6 +82,12 @@ async def test_customer_markup_is_text_in_the_inbox_conversation_and_intent_page
             assert MARKUP in parsed_examples(
                 console.project.root / "bot/data/nlu/chitchat.yml", "greet"
             )
+            # The next message is current now; the refusal is in the trainer's language.
+            await page.keyboard.press("c")
+            flash = page.locator("#inbox-flash")
+            await expect(flash).to_contain_text("已有意图包含这条例句")
+            await expect(flash).to_contain_text("intent greet")
+            await expect(page.locator(".inbox-item").nth(1)).to_have_attribute("data-status", "new")
             # The markup never became elements: no image, bold, script or italic made of it.
             for selector in ("main img", "main b", "main i", "main script"):
                 assert await page.locator(selector).count() == 0, selector
