@@ -15,6 +15,8 @@ from console import (
     casework_api,
     casework_pages,
     documents,
+    inbox_api,
+    inbox_pages,
     pages,
     people_api,
     training_api,
@@ -69,6 +71,8 @@ def install(
         training_api.routes,
         training_pages.routes,
         training_stories.routes,
+        inbox_api.routes,
+        inbox_pages.routes,
     ):
         app.add_routes(table)
     return agents

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import secrets
+from pathlib import Path
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -19,6 +21,8 @@ from console.keys import (
 )
 from desk.addresses import client_address
 from desk.sign_in import COOKIE, agent_by_token, end_sessions, sign_in
+from desk.training import examples
+from desk.training.project import Project
 from store.identifiers import mask_mobile
 from store.models import Agent, AgentRole, SmsOutbox
 
@@ -197,7 +201,10 @@ async def console(request: web.Request) -> web.StreamResponse:
     agent = await signed_in(request)
     # Trainers improve the bot; conversations are for agents and supervisors.
     require_role(agent, AgentRole.AGENT, AgentRole.SUPERVISOR, AgentRole.ADMIN, request=request)
-    return render(request, "console.html", {}, agent=agent, scripts="console.")
+    # The intents an agent may name when flagging a message the bot misunderstood.
+    project = Project(Path(request.app[settings_key].training_project_dir))
+    intents = [intent.name for intent in await asyncio.to_thread(examples.list_intents, project)]
+    return render(request, "console.html", {"intents": intents}, agent=agent, scripts="console.")
 
 
 @routes.get("/dev/outbox", name="outbox")

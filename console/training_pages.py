@@ -34,7 +34,7 @@ FORMS: dict[str, tuple[type[Body], Edit]] = {
 }
 
 
-async def signed_in_trainer(request: web.Request) -> Agent:
+async def trainer_page(request: web.Request) -> Agent:
     agent = await signed_in(request)
     require_role(agent, *changes.TRAINERS, request=request)
     return agent
@@ -58,7 +58,7 @@ async def _duplicate(request: web.Request, lang: str, text: str) -> str:
 
 @routes.get("/console/intents", name="training_intents")
 async def intents_page(request: web.Request) -> web.StreamResponse:
-    agent = await signed_in_trainer(request)
+    agent = await trainer_page(request)
     project = project_of(request)
     query = request.query.get("q", "").strip()[: examples.MAX_EXAMPLE_LENGTH]
     summaries = await asyncio.to_thread(examples.list_intents, project)
@@ -100,7 +100,7 @@ async def _intent_page(
 
 @routes.get(f"/console/intents/{INTENT}", name="training_intent")
 async def intent_page(request: web.Request) -> web.StreamResponse:
-    agent = await signed_in_trainer(request)
+    agent = await trainer_page(request)
     try:
         return await _intent_page(request, agent, request.match_info["name"])
     except DeskError as refusal:
@@ -109,7 +109,7 @@ async def intent_page(request: web.Request) -> web.StreamResponse:
 
 @routes.post(f"/console/intents/{INTENT}/{{form:add|edit|delete|move}}", name="training_form")
 async def intent_form(request: web.Request) -> web.StreamResponse:
-    agent = await signed_in_trainer(request)
+    agent = await trainer_page(request)
     form = await check_csrf(request)
     name = request.match_info["name"]
     model, edit = FORMS[request.match_info["form"]]
@@ -160,12 +160,12 @@ async def _responses_page(
 
 @routes.get("/console/responses", name="training_responses")
 async def responses_page(request: web.Request) -> web.StreamResponse:
-    return await _responses_page(request, await signed_in_trainer(request))
+    return await _responses_page(request, await trainer_page(request))
 
 
 @routes.post(f"/console/responses/{RESPONSE}", name="training_response_form")
 async def response_form(request: web.Request) -> web.StreamResponse:
-    agent = await signed_in_trainer(request)
+    agent = await trainer_page(request)
     form: dict[str, Any] = await check_csrf(request)
     lang = page_language(request, agent)
     try:

@@ -11,7 +11,7 @@ from console.i18n import t
 from console.keys import service_key, sessions_key
 from console.pages import check_csrf, page_language, render
 from console.training_api import project_of, trainer
-from console.training_pages import signed_in_trainer
+from console.training_pages import trainer_page
 from desk.errors import DeskError
 from desk.inputs import path_id
 from desk.rasa import BotUnavailable
@@ -78,12 +78,12 @@ async def _page(
 
 @routes.get(PAGE, name="training_story")
 async def story_page(request: web.Request) -> web.StreamResponse:
-    return await _page(request, await signed_in_trainer(request))
+    return await _page(request, await trainer_page(request))
 
 
 @routes.post(PAGE, name="training_story_form")
 async def story_form(request: web.Request) -> web.StreamResponse:
-    agent = await signed_in_trainer(request)
+    agent = await trainer_page(request)
     await check_csrf(request)
     lang = page_language(request, agent)
     try:

@@ -22,7 +22,8 @@ from desk.clock import aware, now
 from desk.delivery import buttons_of
 from desk.journal import Outbox, State
 from desk.lifecycle import Lifecycle
-from desk.rasa import BotUnavailable
+from desk.rasa import BotUnavailable, Parse
+from desk.training.capture import capture
 from desk.views import message_view
 from store.identifiers import mask_identifiers
 from store.models import (
@@ -186,7 +187,7 @@ class BotTurns(Lifecycle):
                 async with self.sessions.begin() as session:
                     await self._settle_turn(session, conversation_id, seq)
                 return False
-            understood = None
+            parse = None
             try:
                 replies = await self.bot.send(
                     conversation.uid,
@@ -200,7 +201,7 @@ class BotTurns(Lifecycle):
                         "client_address": conversation.client_address,
                     },
                 )
-                understood = await self.bot.latest_intent(conversation.uid)
+                parse = await self.bot.latest_parse(conversation.uid)
             except BotUnavailable as exc:
                 log.warning("bot unavailable for conversation %s: %s", conversation_id, exc)
                 replies = []
@@ -217,8 +218,14 @@ class BotTurns(Lifecycle):
                     return False
                 conversation = await self._load(session, conversation_id)
                 outbox.conversation = conversation
-                if understood:
-                    await self._remember_intent(session, conversation_id, seq, understood)
+                message = await session.scalar(
+                    select(Message).where(
+                        Message.conversation_id == conversation_id, Message.seq == seq
+                    )
+                )
+                if parse and message is not None:
+                    # What the bot understood, for the agents beside the message.
+                    message.payload = {**(message.payload or {}), **parse.for_agents()}
                 handoff = None
                 resolved_by_bot = False
                 for reply in replies:
@@ -251,18 +258,22 @@ class BotTurns(Lifecycle):
                     handed_over = await self._hand_over(session, conversation, handoff, outbox)
                 elif resolved_by_bot and conversation.state == State.BOT:
                     await self._resolve_by_bot(session, conversation, outbox)
+                if parse and message is not None:
+                    await self._keep_for_trainers(
+                        session, conversation, message, parse, handoff is not None
+                    )
             await self._publish(outbox)
-            if understood:
-                await self.hub.intent_seen(conversation_id, {"seq": seq, **understood})
+            if parse:
+                await self.hub.intent_seen(conversation_id, {"seq": seq, **parse.for_agents()})
             return handed_over
 
-    @staticmethod
-    async def _remember_intent(
-        session: AsyncSession, conversation_id: int, seq: int, understood: dict[str, Any]
+    async def _keep_for_trainers(
+        self,
+        session: AsyncSession,
+        conversation: Conversation,
+        message: Message,
+        parse: Parse,
+        handed_over: bool,
     ) -> None:
-        """Keep what the bot understood on the customer's message, for the agents."""
-        message = await session.scalar(
-            select(Message).where(Message.conversation_id == conversation_id, Message.seq == seq)
-        )
-        if message is not None:
-            message.payload = {**(message.payload or {}), **understood}
+        """The message as the bot parsed it, masked, for the trainers' review inbox."""
+        await capture(session, conversation, message, parse, handed_over, self.inbox_thresholds)

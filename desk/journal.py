@@ -25,6 +25,7 @@ from desk.intake import Channel
 from desk.locks import KeyedLocks
 from desk.rasa import RasaClient
 from desk.texts import SYSTEM_TEXTS
+from desk.training.capture import Thresholds
 from desk.views import conversation_view, message_view
 from store.models import (
     Agent,
@@ -143,6 +144,7 @@ class Journal:
         verified_identity_days: float = 30,
         presence_ttl: timedelta = PRESENCE_TTL,
         bot_turn_lease: timedelta = timedelta(seconds=60),
+        inbox_thresholds: Thresholds | None = None,
     ):
         self.sessions = sessions
         self.max_message_chars = max_message_chars
@@ -170,6 +172,8 @@ class Journal:
         # A turn the bot owes is this process's to answer until its lease runs out;
         # then any process's housekeeping answers it (this one died, or hangs).
         self.bot_turn_lease = bot_turn_lease
+        # When the bot counts as unsure of a message, for the trainers' inbox.
+        self.inbox_thresholds = inbox_thresholds or Thresholds()
         self._turn_holder = uuid.uuid4().hex
         self.acks = Acknowledgements(sessions)
 

@@ -1,7 +1,9 @@
-"""The bot participant: Rasa's REST channel on loopback, and health probes."""
+"""The bot participant: Rasa's REST channel on loopback, what it understood in a
+customer's message (from its tracker), and health probes."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -9,6 +11,78 @@ import aiohttp
 
 class BotUnavailable(Exception):
     """Rasa did not answer, or answered with an error."""
+
+
+# The intent Rasa's FallbackClassifier puts on top when no intent was sure enough.
+FALLBACK_INTENT = "nlu_fallback"
+
+
+@dataclass(frozen=True)
+class Parse:
+    """What the bot understood in a customer's last message.
+
+    `shown` and `shown_confidence` are the top of Rasa's ranking, as agents see it
+    (`nlu_fallback` when the fallback fired); `intent` and `confidence` are the best
+    real intent, and `runner_up` the next one, for the trainers' inbox."""
+
+    shown: str
+    shown_confidence: float
+    intent: str
+    confidence: float
+    runner_up: str | None = None
+    runner_up_confidence: float | None = None
+    # For `faq`: the topic the response selector chose, `faq/waiting_period`.
+    faq_topic: str | None = None
+    fallback: bool = False
+    # The slot the bot asked for next (`requested_slot`).
+    awaiting: str | None = None
+
+    def for_agents(self) -> dict[str, Any]:
+        return {"intent": self.shown, "confidence": round(self.shown_confidence, 3)}
+
+
+def parse_of(tracker: Any) -> Parse | None:
+    """The `Parse` of a tracker as `GET /conversations/{sender}/tracker` answers it."""
+    if not isinstance(tracker, dict):
+        return None
+    latest = tracker.get("latest_message") or {}
+    top = latest.get("intent") or {}
+    if not isinstance(top, dict) or not top.get("name"):
+        return None
+    ranking = [
+        (str(entry["name"]), _number(entry.get("confidence")))
+        for entry in latest.get("intent_ranking") or []
+        if isinstance(entry, dict) and entry.get("name") and entry["name"] != FALLBACK_INTENT
+    ]
+    shown, shown_confidence = str(top["name"]), _number(top.get("confidence"))
+    if shown != FALLBACK_INTENT and not any(name == shown for name, _ in ranking):
+        ranking.insert(0, (shown, shown_confidence))
+    intent, confidence = ranking[0] if ranking else (shown, shown_confidence)
+    runner_up = ranking[1] if len(ranking) > 1 else (None, None)
+    topic = None
+    if intent == "faq":
+        selector = (latest.get("response_selector") or {}).get("faq") or {}
+        key = (selector.get("response") or {}).get("intent_response_key")
+        topic = str(key) if key else None
+    requested = (tracker.get("slots") or {}).get("requested_slot")
+    return Parse(
+        shown=shown,
+        shown_confidence=shown_confidence,
+        intent=intent,
+        confidence=confidence,
+        runner_up=runner_up[0],
+        runner_up_confidence=runner_up[1],
+        faq_topic=topic,
+        fallback=shown == FALLBACK_INTENT,
+        awaiting=str(requested) if requested else None,
+    )
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0
 
 
 class RasaClient:
@@ -44,6 +118,11 @@ class RasaClient:
 
     async def latest_intent(self, sender: str) -> dict[str, Any] | None:
         """The intent the bot saw in the sender's last message, for the agents."""
+        parse = await self.latest_parse(sender)
+        return parse.for_agents() if parse else None
+
+    async def latest_parse(self, sender: str) -> Parse | None:
+        """What the bot understood in the sender's last message (needs the API token)."""
         if not self._token:
             return None
         try:
@@ -57,13 +136,7 @@ class RasaClient:
                 tracker = await response.json()
         except (aiohttp.ClientError, TimeoutError, ValueError):
             return None
-        intent = ((tracker or {}).get("latest_message") or {}).get("intent") or {}
-        if not intent.get("name"):
-            return None
-        return {
-            "intent": intent["name"],
-            "confidence": round(float(intent.get("confidence") or 0), 3),
-        }
+        return parse_of(tracker)
 
     async def _answers(self, url: str) -> bool:
         try:

@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     # The bot's project the trainers' workbench edits: its `bot/data` and `bot/domain`.
     # The repository itself by default; point it at a copy to keep edits apart.
     training_project_dir: str = str(ROOT)
+    # The trainers' review inbox puts a message among the bot's unsure ones when its
+    # intent's confidence is below INBOX_LOW_CONFIDENCE, or the runner-up intent's is
+    # within INBOX_CLOSE_CALL of it (needs RASA_TOKEN: the inbox reads Rasa's tracker).
+    inbox_low_confidence: float = Field(default=0.6, ge=0, le=1)
+    inbox_close_call: float = Field(default=0.1, ge=0, le=1)
 
     # Claim documents customers upload from the web widget.
     upload_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)

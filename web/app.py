@@ -27,6 +27,7 @@ from desk.journal import PRESENCE_TTL
 from desk.rasa import RasaClient
 from desk.settings import ROOT, Settings, get_settings
 from desk.sign_in import sync_demo_agents
+from desk.training.capture import Thresholds
 from store.db import create_engine, migrate_async, session_factory
 
 log = logging.getLogger(__name__)
@@ -138,6 +139,7 @@ async def init_app(settings: Settings | None = None) -> web.Application:
         # A console process that stops heart-beating its agents is taken to be gone.
         presence_ttl=max(PRESENCE_TTL, timedelta(seconds=6 * settings.housekeeping_seconds)),
         bot_turn_lease=timedelta(seconds=settings.bot_turn_lease_seconds),
+        inbox_thresholds=Thresholds(settings.inbox_low_confidence, settings.inbox_close_call),
     )
     console.install(app, sio, service, settings)
     channels.install(app, sio, service, settings, http)

@@ -398,6 +398,38 @@
     return list.scrollHeight - list.scrollTop - list.clientHeight < 40;
   }
 
+  // "The bot misunderstood this": the intent it should have been, for the trainers' inbox.
+  function flagControl(m) {
+    const box = el("span", "flag");
+    const open = button(t("console.flag"), function () {
+      form.hidden = !form.hidden;
+      if (!form.hidden) { input.focus(); }
+    }, "flag-open");
+    open.title = t("console.flag_title");
+    const form = el("form", "flag-form");
+    form.hidden = true;
+    const input = el("input");
+    input.setAttribute("list", "flag-intents");
+    input.required = true;
+    input.maxLength = 128;
+    input.setAttribute("aria-label", t("console.flag_title"));
+    const save = el("button", null, t("console.flag_save"));
+    save.type = "submit";
+    form.append(input, save);
+    form.addEventListener("submit", async function (event) {
+      event.preventDefault();
+      const intent = input.value.trim();
+      if (!intent) { return; }
+      try {
+        await api("POST", "/api/v1/conversations/" + m.conversation_id + "/messages/" + m.seq + "/flag", { intent: intent });
+        form.hidden = true;
+        box.replaceChildren(el("span", "flagged", t("console.flagged", { intent: intent })));
+      } catch (problem) { failed({ error: problem }); }
+    });
+    box.append(open, form);
+    return box;
+  }
+
   function renderMessage(m) {
     if (m.conversation_id !== currentId || shownSeqs.has(m.seq)) { return false; }
     shownSeqs.add(m.seq);
@@ -420,6 +452,7 @@
     }
     if (payload.attachment && typeof payload.attachment === "object") { item.append(attachmentOf(payload.attachment)); }
     if (payload.intent) { setIntent(item, payload.intent, payload.confidence); }
+    if (m.sender === "customer" && m.text) { item.append(flagControl(m)); }
     if (Array.isArray(payload.buttons) && payload.buttons.length) {
       const offered = el("div", "offered");
       offered.append(el("span", "offered-title", t("console.offered_buttons")));

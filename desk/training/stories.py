@@ -4,7 +4,7 @@ recorded it, saved under `bot/tests/` where `make test` runs every story.
 
 A story is built from the tracker's events, not from our transcript: the transcript has
 the bot's words, a test story needs its actions. The customer's words and every text slot
-go through the same masking as the trainer's views (`masking.mask`), so a saved story
+go through the same masking as the trainer's views (`capture.Known.mask`), so a saved story
 holds placeholders (`<POLICY_NO>`), never a customer's identifiers. Where a trainer has
 reviewed a message (the inbox's label), the label is the story's intent; otherwise the
 intent the bot understood. The bot's own words, session bookkeeping and the listening
@@ -25,9 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from desk.errors import DeskError
 from desk.rasa import RasaClient
-from desk.training import changes, masking
+from desk.training import changes
+from desk.training.capture import known_for
 from desk.training.project import Project, YamlFile, dump, locked, new_yaml, write_atomic
-from store.models import Agent, Conversation, Customer, InsuredMember, Policy
+from store.models import Agent, Conversation
 from store.workbench import ParsedMessage
 
 # Saved stories, one file beside the hand-written ones (`rasa test` reads the directory).
@@ -144,20 +145,6 @@ def story_of(
     return Story(name, steps)
 
 
-async def customer_names(session: AsyncSession, customer_id: int | None) -> list[str]:
-    """The names masking hides in a conversation: its verified customer's and those of
-    the people insured under the customer's policies."""
-    if customer_id is None:
-        return []
-    holder = await session.scalar(select(Customer.name).where(Customer.id == customer_id))
-    members = await session.scalars(
-        select(InsuredMember.name)
-        .join(Policy, InsuredMember.policy_id == Policy.id)
-        .where(Policy.holder_id == customer_id)
-    )
-    return sorted({name for name in [holder, *members] if name})
-
-
 REVIEWED = ("confirmed", "relabelled", "out_of_scope")
 
 
@@ -170,7 +157,7 @@ async def conversation_story(
         conversation = await session.get(Conversation, conversation_id)
         if conversation is None:
             raise DeskError("not_found", "No such conversation.", 404)
-        names = await customer_names(session, conversation.customer_id)
+        known = await known_for(session, conversation.customer_id)
         reviewed = await session.execute(
             select(ParsedMessage.text, ParsedMessage.label)
             .where(
@@ -183,11 +170,7 @@ async def conversation_story(
         labels = [(text, str(label)) for text, label in reviewed.all()]
         uid, language = conversation.uid, conversation.language
     events = await bot.tracker_events(uid)
-
-    def mask(text: str, after_code_request: bool) -> str:
-        return masking.mask(text, names=names, after_code_request=after_code_request)
-
-    return story_of(f"conversation {conversation_id} ({language})", events, mask, labels)
+    return story_of(f"conversation {conversation_id} ({language})", events, known.mask, labels)
 
 
 def _quoted(value: Any) -> Any:

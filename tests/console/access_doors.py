@@ -40,11 +40,17 @@ MANAGERS = ("supervisor", "admin")
 EVERYONE = (*CASEWORKERS, "trainer")
 TRAINERS = ("trainer", "admin")
 # Doors of the trainers' workbench: their calls get an example of their own to edit.
-TRAINING_PATHS = ("/api/v1/training/", "/console/intents", "/console/responses")
+TRAINING_PATHS = (
+    "/api/v1/training/",
+    "/console/intents",
+    "/console/responses",
+    "/console/inbox",
+)
 INTENT_API = f"/api/v1/training/intents/{TRAINING_INTENT}"
 INTENT_PAGE = f"/console/intents/{TRAINING_INTENT}"
 STORY_API = "/api/v1/training/conversations/{conversation}/story"
 STORY_PAGE = "/console/conversations/{conversation}/story"
+INBOX_API = "/api/v1/training/inbox"
 
 
 def new_example(r: Records) -> dict[str, Any]:
@@ -275,6 +281,29 @@ API_DOORS = [
     Door("DELETE", INTENT_API + "/examples", only(200, 403, *TRAINERS), body=removed_example),
     Door("POST", INTENT_API + "/examples/move", only(200, 403, *TRAINERS), body=moved_example),
     Door("GET", "/api/v1/training/responses", only(200, 403, *TRAINERS)),
+    # The review inbox.
+    Door("GET", INBOX_API + "?status=all&q=matrix", only(200, 403, *TRAINERS)),
+    Door("GET", INBOX_API + "/{parsed}/conversation", only(200, 403, *TRAINERS)),
+    Door(
+        "POST",
+        INBOX_API + "/{parsed}/decision",
+        only(200, 403, *TRAINERS),
+        body=lambda r: {"action": "relabel", "label": "goodbye"},
+    ),
+    Door(
+        "POST",
+        INBOX_API + "/decisions",
+        only(200, 403, *TRAINERS),
+        body=lambda r: {"ids": [r.parsed], "action": "confirm"},
+    ),
+    Door("POST", INBOX_API + "/{reviewed}/undo", only(200, 403, *TRAINERS), body=lambda r: {}),
+    # An agent's "the bot misunderstood this", on a conversation they may see.
+    Door(
+        "POST",
+        CONVERSATION + "/messages/1/flag",
+        only(200, 403, *CASE_HANDLERS),
+        body=lambda r: {"intent": "ask_claim_status"},
+    ),
     Door(
         "PUT",
         f"/api/v1/training/responses/{TRAINING_RESPONSE}",
@@ -382,6 +411,7 @@ PAGE_DOORS = [
     Door("GET", "/console/intents?q=matrix", only(200, 403, *TRAINERS, anonymous=LOGIN)),
     Door("GET", INTENT_PAGE, only(200, 403, *TRAINERS, anonymous=LOGIN)),
     Door("GET", "/console/responses", only(200, 403, *TRAINERS, anonymous=LOGIN)),
+    Door("GET", "/console/inbox?status=all", only(200, 403, *TRAINERS, anonymous=LOGIN)),
     Door(
         "POST", INTENT_PAGE + "/add", only(200, 403, *TRAINERS, anonymous=LOGIN), form=new_example
     ),

@@ -25,6 +25,7 @@ from store.models import (
     Message,
     SenderKind,
 )
+from store.workbench import ParsedMessage
 from tests.console.test_casework import new_customer
 
 serial = itertools.count(1)
@@ -52,6 +53,10 @@ class Records:
     example: str = ""
     intent_version: str = ""
     response_version: str = ""
+    # The owner's conversation's customer messages, in the review inbox: `parsed` not
+    # yet reviewed (seq 1), `reviewed` already decided (seq 2).
+    parsed: int = 0
+    reviewed: int = 0
 
     def __getitem__(self, name: str) -> Any:
         return getattr(self, name)
@@ -186,7 +191,32 @@ async def make_records(
                 }
             },
         )
-        session.add_all([callback, follow_up, document, canned, photo])
+        # Two customer messages the bot parsed, for the review inbox and agents' flags.
+        mine.last_seq = 2
+        said = [
+            Message(conversation_id=mine.id, seq=seq, sender=SenderKind.CUSTOMER, text=text)
+            for seq, text in ((1, f"matrix inbox {letters(n)}"), (2, f"matrix seen {letters(n)}"))
+        ]
+        session.add_all([callback, follow_up, document, canned, photo, *said])
+        await session.flush()
+        parsed, reviewed = (
+            ParsedMessage(
+                message_id=message.id,
+                conversation_id=mine.id,
+                seq=message.seq,
+                channel="web",
+                language="en",
+                text=message.text or "",
+                intent="greet",
+                confidence=0.5,
+                fallback=False,
+                rank=1,
+                status=status,
+                reviewed=status != "new",
+            )
+            for message, status in zip(said, ("new", "ignored"), strict=True)
+        )
+        session.add_all([parsed, reviewed])
         await session.flush()
         return Records(
             conversation=mine.id,
@@ -202,5 +232,7 @@ async def make_records(
             agent=spare.id or 0,
             telegram_user=telegram.external_user_id,
             unique=letters(n),
+            parsed=parsed.id,
+            reviewed=reviewed.id,
             **training,
         )

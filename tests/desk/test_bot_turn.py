@@ -44,7 +44,7 @@ class GatedBot:
             await self._gate.wait()
         return [{"recipient_id": sender, "text": f"echo: {text}"}]
 
-    async def latest_intent(self, sender: str) -> dict[str, Any] | None:
+    async def latest_parse(self, sender: str) -> None:
         return None
 
 

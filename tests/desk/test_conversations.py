@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from desk.conversations import ConversationService
 from desk.errors import DeskError
-from desk.rasa import BotUnavailable
+from desk.rasa import BotUnavailable, Parse
 from store.models import Agent, AgentRole, Conversation, Event, Message
 from tests.passwords import password_hash
 
@@ -49,11 +49,12 @@ class ScriptedBot:
             }
         ]
 
-    async def latest_intent(self, sender: str) -> dict[str, Any] | None:
+    async def latest_parse(self, sender: str) -> Parse | None:
         last = [text for who, text in self.sent if who == sender][-1:]
         if not last:
             return None
-        return {"intent": "request_human" if "人工" in last[0] else "greet", "confidence": 0.9}
+        intent = "request_human" if "人工" in last[0] else "greet"
+        return Parse(shown=intent, shown_confidence=0.9, intent=intent, confidence=0.9)
 
 
 class Recorder:

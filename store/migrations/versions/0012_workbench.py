@@ -77,6 +77,7 @@ def upgrade() -> None:
         sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("language", sa.String(length=8), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("folded", sa.Text(), sa.Computed("lower(text)", persisted=True), nullable=False),
         sa.Column("intent", sa.String(length=128), nullable=False),
         sa.Column("confidence", sa.Float(), nullable=False),
         sa.Column("runner_up", sa.String(length=128), nullable=True),
@@ -90,6 +91,13 @@ def upgrade() -> None:
         sa.Column("flagged_by", sa.Integer(), sa.ForeignKey("agents.id"), nullable=True),
         sa.Column("flagged_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("status", sa.String(length=16), server_default="new", nullable=False),
+        sa.Column("reviewed", sa.Boolean(), server_default=sa.false(), nullable=False),
+        sa.Column(
+            "precedence",
+            sa.Integer(),
+            sa.Computed("(CASE WHEN reviewed THEN 0 ELSE 100 END) + 9 - rank", persisted=True),
+            nullable=False,
+        ),
         sa.Column("label", sa.String(length=128), nullable=True),
         sa.Column("held_out", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("reviewed_by", sa.Integer(), sa.ForeignKey("agents.id"), nullable=True),
@@ -99,6 +107,11 @@ def upgrade() -> None:
     op.create_index("ix_parsed_messages_conversation_id", "parsed_messages", ["conversation_id"])
     op.create_index("ix_parsed_messages_inbox", "parsed_messages", ["status", "rank", "at"])
     op.create_index("ix_parsed_messages_intent", "parsed_messages", ["intent", "at"])
+    op.create_index(
+        "ix_parsed_messages_review_order",
+        "parsed_messages",
+        ["precedence", "at", "id"],
+    )
 
 
 def downgrade() -> None:
