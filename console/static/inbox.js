@@ -151,6 +151,8 @@
         }
         panelMessages.append(line);
       });
+      document.getElementById("conversation-story").href =
+        "/console/conversations/" + encodeURIComponent(found.conversation_id) + "/story";
       hint(document.getElementById("hint-handoff"), "training.inbox.hint.handoff", found.handoff_reason);
       hint(document.getElementById("hint-resolution"), "training.inbox.hint.resolution", found.resolution_reason);
       panel.hidden = false;

@@ -75,6 +75,10 @@ async def test_customer_markup_is_text_in_the_inbox_conversation_and_intent_page
             await expect(panel).to_be_visible()
             await expect(panel.locator(".message.customer .text")).to_have_text(MARKUP)
             await expect(panel.locator(".message.bot .text")).to_have_text(BOT_MARKUP)
+            # From there, the conversation as a test story.
+            await expect(panel.locator("#conversation-story")).to_have_attribute(
+                "href", re.compile(r"^/console/conversations/\d+/story$")
+            )
             # One keystroke confirms it as an example of greet.
             await page.keyboard.press("c")
             await expect(page.locator('.inbox-item[data-status="confirmed"]')).to_have_count(1)
