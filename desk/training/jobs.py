@@ -241,6 +241,8 @@ class TrainingJobs:
             str(out),
             "--fixed-model-name",
             MODEL_NAME,
+            # `rasa data validate --fail-on-warnings` has just passed: not twice.
+            "--skip-validation",
         ]
         if kind == "finetune" and base is not None:
             command += ["--finetune", str(base), "--epoch-fraction", str(self.epoch_fraction)]

@@ -70,6 +70,7 @@ def model_view(model: BotModel) -> dict[str, Any]:
         "id": model.id,
         "file": model.file,
         "sha256": model.sha256,
+        "rasa_model_id": model.rasa_model_id,
         "kind": model.kind,
         "base_model_id": model.base_model_id,
         "data_hash": model.data_hash,

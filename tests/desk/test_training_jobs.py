@@ -97,6 +97,8 @@ async def test_the_fine_tune_command_continues_from_production(world):
     assert command[command.index("--finetune") + 1] == str(path)
     assert command[command.index("--epoch-fraction") + 1] == "0.2"
     assert command[command.index("--fixed-model-name") + 1] == "candidate"
+    # validated by `rasa data validate --fail-on-warnings` just before
+    assert "--skip-validation" in command
     assert "--finetune" not in jobs.command("full", world["registry"].directory, None)
 
 
