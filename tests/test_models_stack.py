@@ -217,6 +217,7 @@ async def swap_mid_conversation(
 
     model_id = register_copy(stack, baseline["file"])
     serving = (await rasa_status(http, stack))["model_file"]
+    swap_started = time.monotonic()
     deploying = asyncio.create_task(
         trainer.request("POST", f"/api/v1/training/models/{model_id}/deploy")
     )
@@ -244,6 +245,8 @@ async def swap_mid_conversation(
     assert all(ack["ok"] for ack in sent), sent
     status, deployed = await asyncio.wait_for(deploying, 300)
     assert status == 200, deployed
+    swap_seconds = time.monotonic() - swap_started
+    print(f"\nthe deploy (Rasa loading the model, turns held) took {swap_seconds:.0f} s")
     assert (await rasa_status(http, stack))["model_file"].startswith("finetune-swaptest-")
     [(deployed_at,)] = store_rows(
         stack, "SELECT at FROM model_deployments WHERE id=?", deployed["id"]

@@ -41,7 +41,7 @@ from desk.inputs import Body
 from desk.training import evaluation, progress
 from desk.training.project import CODE_ROOT, RASA, Project, validate
 from desk.training.registry import ModelRegistry, data_hash
-from store.models import Agent, AgentRole
+from store.models import Agent, AgentRole, TrainingChange
 from store.workbench import BotModel, TrainingJob
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,17 @@ def job_view(job: TrainingJob, with_log: bool = False) -> dict[str, Any]:
 
 async def _nothing(view: dict[str, Any]) -> None:
     return None
+
+
+def _audit(agent: Agent, job_id: int, change: str, kind: str) -> TrainingChange:
+    """Starting and cancelling a training go to the workbench's change log too."""
+    return TrainingChange(
+        agent_id=agent.id,
+        subject_kind="training",
+        subject=f"job:{job_id}",
+        change=change,
+        after=kind,
+    )
 
 
 class TrainingJobs:
@@ -175,6 +186,8 @@ class TrainingJobs:
                 f"cancel it. 已有一个训练任务{number}在进行，请等它结束或先取消。",
                 409,
             ) from None
+        async with self.sessions.begin() as session:
+            session.add(_audit(agent, job.id, "start", start.kind))
         self._cancels[job.id] = asyncio.Event()
         task = asyncio.create_task(self.run(job.id))
         self._tasks.add(task)
@@ -193,6 +206,7 @@ class TrainingJobs:
             if not job.active:
                 raise DeskError("not_running", f"Training job {job_id} is not running.", 409)
             job.cancel_requested = True
+            session.add(_audit(agent, job_id, "cancel", job.kind))
         if job_id in self._cancels:
             self._cancels[job_id].set()
         return job

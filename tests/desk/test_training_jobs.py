@@ -17,6 +17,7 @@ from desk.clock import now
 from desk.errors import DeskError
 from desk.training.jobs import STALE_AFTER, JobStart, TrainingJobs
 from desk.training.registry import ModelRegistry
+from store.models import TrainingChange
 from store.workbench import BotModel, TrainingJob
 from tests.desk.models_world import fake_rasa, make_staff, model_file
 
@@ -145,6 +146,12 @@ async def test_a_cancelled_training_stops_its_process_and_leaves_no_model(world,
         True,
     )
     assert process.returncode is not None  # stopped, not left running
+    async with sessions() as session:
+        audit = await session.scalars(select(TrainingChange).order_by(TrainingChange.id))
+        assert [(a.agent_id, a.subject, a.change, a.after) for a in audit] == [
+            (trainer.id, f"job:{job.id}", "start", "finetune"),
+            (trainer.id, f"job:{job.id}", "cancel", "finetune"),
+        ]
     assert await models_count(sessions) == before
     with pytest.raises(DeskError) as again:
         await jobs.cancel(trainer, job.id)
