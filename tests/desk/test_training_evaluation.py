@@ -4,6 +4,7 @@ held-out file, and reviewed messages the candidate did not learn from), and the 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from desk.training import evaluation
 from desk.training.evaluation import Sample, gate, scores, scores_by_language, verdict
@@ -198,3 +199,38 @@ async def test_reviewed_messages_the_candidate_did_not_learn_from(sessions):
         Sample("learnt but held out", "greet", "en", "reviewed"),
         Sample("what's the weather", "out_of_scope", "en", "reviewed"),
     ]
+
+
+async def test_both_models_scored_on_the_same_sets_and_gated(sessions, project, monkeypatch):
+    """`evaluate` as a job runs it, with the two models' parses given (Rasa's own
+    parser is run by tests/test_models_stack.py): each set scored apart and together,
+    the candidate beside production, and the gate on all texts."""
+    (project.root / "bot" / "tests").mkdir()
+    (project.root / "bot" / "tests" / "nlu_holdout.yml").write_text(
+        "nlu:\n  - intent: complain\n    examples: |\n      - 太差了\n      - awful service\n"
+        "  - intent: greet\n    examples: |\n      - 你好呀\n",
+        encoding="utf-8",
+    )
+    asked: list[tuple[list, list]] = []
+
+    def parse_with(models, texts):
+        asked.append(([m.name for m in models], texts))
+        candidate = ["greet", "complain", "greet"]
+        production = ["complain", "complain", "greet"]
+        return [candidate, production]
+
+    monkeypatch.setattr(evaluation, "parse_with", parse_with)
+    result = await evaluation.evaluate(
+        sessions, project, Path("/models/new.tar.gz"), Path("/models/prod.tar.gz"), None
+    )
+    assert asked == [(["new.tar.gz", "prod.tar.gz"], ["太差了", "awful service", "你好呀"])]
+    assert result["sets"] == {"holdout": 3, "reviewed": 0}
+    assert result["languages"] == {"zh": 2, "en": 1}
+    assert result["candidate"]["holdout"]["all"]["accuracy"] == 0.6667
+    assert result["production"]["overall"]["all"]["accuracy"] == 1.0
+    assert result["candidate"]["overall"]["zh"]["confusions"] == [
+        {"truth": "complain", "predicted": "greet", "count": 1, "examples": ["太差了"]}
+    ]
+    assert result["gate"]["passed"] is False
+    assert [r["code"] for r in result["gate"]["reasons"]] == ["worse_overall", "intent_worse"]
+    assert result["gate"]["reasons"][1]["intent"] == "complain"
