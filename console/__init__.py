@@ -4,6 +4,10 @@ on the channels."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import socketio
@@ -17,6 +21,8 @@ from console import (
     documents,
     inbox_api,
     inbox_pages,
+    models_api,
+    models_pages,
     pages,
     people_api,
     training_api,
@@ -25,16 +31,27 @@ from console import (
 )
 from console.agents import AgentConsole
 from console.keys import (
+    deployments_key,
+    jobs_key,
+    registry_key,
     service_key,
     sessions_key,
     settings_key,
     tokens_key,
     trusted_proxies_key,
 )
+from console.trainers import TrainerConsole
 from desk.addresses import trusted_networks
 from desk.conversations import ConversationService
+from desk.rasa import RasaClient
 from desk.settings import Settings
 from desk.sign_in import Tokens
+from desk.training.deploy import Deployments
+from desk.training.jobs import TrainingJobs
+from desk.training.project import Project
+from desk.training.registry import ModelRegistry
+
+log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 ASSETS: list[Path] = [HERE / "static"]
@@ -60,6 +77,7 @@ def install(
     agents = AgentConsole(service, tokens, settings.console_origins())
     service.hub = agents
     sio.register_namespace(agents)
+    install_models(app, sio, service, settings, tokens)
     for table in (
         pages.routes,
         api.routes,
@@ -73,6 +91,64 @@ def install(
         training_stories.routes,
         inbox_api.routes,
         inbox_pages.routes,
+        models_api.routes,
+        models_pages.routes,
     ):
         app.add_routes(table)
     return agents
+
+
+def install_models(
+    app: web.Application,
+    sio: socketio.AsyncServer,
+    service: ConversationService,
+    settings: Settings,
+    tokens: Tokens,
+) -> None:
+    """The trainers' models: the registry, training jobs pushed live on the
+    `/trainers` namespace, deployments through the bot's Rasa client (whose gate holds
+    customers' turns during a swap), and the keeper that puts the production model
+    back on a Rasa process that restarted with another."""
+    registry = ModelRegistry(service.sessions, Path(settings.model_registry_dir))
+    trainers = TrainerConsole(service.sessions, tokens, settings.console_origins())
+    sio.register_namespace(trainers)
+    project = Project(Path(settings.training_project_dir))
+    jobs = TrainingJobs(
+        service.sessions,
+        registry,
+        project,
+        settings.finetune_epoch_fraction,
+        changed=trainers.job_changed,
+    )
+    trainers.jobs = jobs
+    if not isinstance(service.bot, RasaClient):
+        raise TypeError("the models need the bot's Rasa client")
+    deployments = Deployments(service.sessions, registry, service.bot, settings.rasa_url_list())
+    app[registry_key], app[jobs_key], app[deployments_key] = registry, jobs, deployments
+
+    async def keep_models(app: web.Application) -> AsyncIterator[None]:
+        await registry.adopt_baseline(Path(settings.rasa_model), project)
+        keeper = (
+            asyncio.create_task(_keep_models(deployments, jobs, settings.housekeeping_seconds))
+            if settings.housekeeping_seconds
+            else None
+        )
+        yield
+        if keeper is not None:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+        await jobs.stop()
+
+    app.cleanup_ctx.append(keep_models)
+
+
+async def _keep_models(deployments: Deployments, jobs: TrainingJobs, interval: float) -> None:
+    """Every housekeeping round: Rasa on the production model, stale jobs failed."""
+    while True:
+        try:
+            await deployments.reconcile()
+            await jobs.expire_stale()
+        except Exception:  # noqa: BLE001 - one failed round must not stop the next
+            log.exception("keeping the models failed")
+        await asyncio.sleep(interval)

@@ -108,6 +108,17 @@ class Settings(BaseSettings):
     # within INBOX_CLOSE_CALL of it (needs RASA_TOKEN: the inbox reads Rasa's tracker).
     inbox_low_confidence: float = Field(default=0.6, ge=0, le=1)
     inbox_close_call: float = Field(default=0.1, ge=0, le=1)
+    # The model registry: every model trained from the workbench (and the baseline) is
+    # kept here under a name of its own, never overwritten; deploys load from here.
+    model_registry_dir: str = str(VAR / "models")
+    # The model file Rasa is started with (the Procfile's). An empty registry takes it
+    # in as the production baseline; after a Rasa restart (which loads this file) the
+    # console loads the registry's production model again.
+    rasa_model: str = str(ROOT / "models" / "health-desk.tar.gz")
+    # Every Rasa process a deploy must reach, comma separated; RASA_URL alone if empty.
+    rasa_urls: str = ""
+    # A fine-tune trains the production model this fraction of the configured epochs.
+    finetune_epoch_fraction: float = Field(default=0.2, gt=0, le=1)
 
     # Claim documents customers upload from the web widget.
     upload_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
@@ -157,6 +168,10 @@ class Settings(BaseSettings):
         opening, closing = self.service_window()
         local = now.astimezone(ZoneInfo(self.service_timezone)).time()
         return opening <= local < closing
+
+    def rasa_url_list(self) -> list[str]:
+        listed = [url.strip().rstrip("/") for url in self.rasa_urls.split(",") if url.strip()]
+        return listed or [self.rasa_url.rstrip("/")]
 
     def upload_type_list(self) -> list[str]:
         return [t.strip() for t in self.upload_types.split(",") if t.strip()]

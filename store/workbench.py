@@ -101,6 +101,9 @@ class BotModel(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     file: Mapped[str] = mapped_column(String(255), unique=True)
     sha256: Mapped[str] = mapped_column(String(64))
+    # The id Rasa gives the trained model (its metadata's `model_id`, which `GET
+    # /status` reports), so the console can tell which model a Rasa process serves.
+    rasa_model_id: Mapped[str | None] = mapped_column(String(64))
     # baseline (trained by `make`), finetune or full
     kind: Mapped[str] = mapped_column(String(16))
     base_model_id: Mapped[int | None] = mapped_column(ForeignKey("bot_models.id"))
@@ -159,5 +162,7 @@ class TrainingJob(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Renewed while its process runs it: a job whose process died is found stale.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     requester: Mapped[Agent] = relationship()

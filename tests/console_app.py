@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
@@ -32,6 +34,10 @@ async def start_console(
             "demo_password": "pw",
             "secret_key": "test-secret",
             "console_port": port,
+            # No model to take in at start, and a registry of the test's own (made
+            # only if a test registers a model).
+            "rasa_model": "",
+            "model_registry_dir": str(Path(tempfile.gettempdir()) / f"health-desk-models-{port}"),
             # Off: the test drives each round with `desk.housekeeping.run_once`.
             **({} if housekeeping else {"housekeeping_seconds": 0}),
             **overrides,

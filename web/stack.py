@@ -104,6 +104,9 @@ class Stack:
             "RASA_TOKEN": RASA_TOKEN,
             "UPLOAD_DIR": str(workdir / "uploads"),
             "TRAINING_PROJECT_DIR": str(project),
+            # The registry starts from the model Rasa is started with, kept apart.
+            "MODEL_REGISTRY_DIR": str(workdir / "models"),
+            "RASA_MODEL": str(MODEL),
             "WECHAT_TOKEN": WECHAT_TOKEN,
             "WECHAT_APP_ID": WECHAT_APP_ID,
             "WECHAT_APP_SECRET": WECHAT_APP_SECRET,

@@ -41,11 +41,20 @@ EVERYONE = (*CASEWORKERS, "trainer")
 TRAINERS = ("trainer", "admin")
 # Doors of the trainers' workbench: their calls get an example of their own to edit.
 TRAINING_PATHS = (
-    "/api/v1/training/",
+    "/api/v1/training/intents",
+    "/api/v1/training/responses",
+    "/api/v1/training/inbox",
     "/console/intents",
     "/console/responses",
     "/console/inbox",
 )
+# Doors of the models: their calls get a model and a finished job of their own.
+MODEL_PATHS = ("/api/v1/training/models", "/api/v1/training/jobs", "/console/models")
+# The models: trainers and admins train and deploy; supervisors read and override.
+MODEL_READERS = (*TRAINERS, "supervisor")
+MODEL_API = "/api/v1/training/models/{model}"
+JOB_API = "/api/v1/training/jobs/{job}"
+MODEL_PAGE = "/console/models/{model}"
 INTENT_API = f"/api/v1/training/intents/{TRAINING_INTENT}"
 INTENT_PAGE = f"/console/intents/{TRAINING_INTENT}"
 STORY_API = "/api/v1/training/conversations/{conversation}/story"
@@ -313,6 +322,29 @@ API_DOORS = [
     # Rasa is not running here: a trainer reaches the story and hears the bot is away.
     Door("GET", STORY_API, only(503, 403, *TRAINERS)),
     Door("POST", STORY_API, only(503, 403, *TRAINERS)),
+    # The models. The matrix's console has no production model (a fine-tune is refused
+    # after the role check), its models' files are missing (a deploy, override or
+    # rollback is refused before Rasa is asked) and its jobs have finished.
+    Door("GET", "/api/v1/training/jobs", only(200, 403, *TRAINERS)),
+    Door(
+        "POST",
+        "/api/v1/training/jobs",
+        only(409, 403, *TRAINERS),
+        body=lambda r: {"kind": "finetune"},
+    ),
+    Door("GET", JOB_API, only(200, 403, *TRAINERS)),
+    Door("GET", JOB_API + "/log", only(200, 403, *TRAINERS)),
+    Door("POST", JOB_API + "/cancel", only(409, 403, *TRAINERS), body=lambda r: {}),
+    Door("GET", "/api/v1/training/models", only(200, 403, *MODEL_READERS)),
+    Door("GET", MODEL_API, only(200, 403, *MODEL_READERS)),
+    Door("POST", MODEL_API + "/deploy", only(409, 403, *TRAINERS), body=lambda r: {}),
+    Door("POST", MODEL_API + "/rollback", only(409, 403, *TRAINERS), body=lambda r: {}),
+    Door(
+        "POST",
+        MODEL_API + "/override",
+        only(409, 403, *MANAGERS),
+        body=lambda r: {"reason": "the matrix says so"},
+    ),
 ]
 
 # Pages answer 200, a 403 page, a redirect to the login, or a form's redirect back
@@ -441,6 +473,39 @@ PAGE_DOORS = [
     ),
     Door("GET", STORY_PAGE, only(200, 403, *TRAINERS, anonymous=LOGIN)),
     Door("POST", STORY_PAGE, only(503, 403, *TRAINERS, anonymous=LOGIN), form=lambda r: {}),
+    # The models' pages: forms answer with a redirect back saying what happened.
+    Door("GET", "/console/models", only(200, 403, *MODEL_READERS, anonymous=LOGIN)),
+    Door("GET", MODEL_PAGE, only(200, 403, *MODEL_READERS, anonymous=LOGIN)),
+    Door(
+        "POST",
+        "/console/models/train",
+        only("refused:no_production_model", 403, *TRAINERS, anonymous=LOGIN),
+        form=lambda r: {"kind": "finetune"},
+    ),
+    Door(
+        "POST",
+        "/console/models/jobs/{job}/cancel",
+        only("refused:not_running", 403, *TRAINERS, anonymous=LOGIN),
+        form=lambda r: {},
+    ),
+    Door(
+        "POST",
+        MODEL_PAGE + "/deploy",
+        only("refused:model_file_missing", 403, *TRAINERS, anonymous=LOGIN),
+        form=lambda r: {},
+    ),
+    Door(
+        "POST",
+        MODEL_PAGE + "/rollback",
+        only("refused:model_file_missing", 403, *TRAINERS, anonymous=LOGIN),
+        form=lambda r: {},
+    ),
+    Door(
+        "POST",
+        MODEL_PAGE + "/override",
+        only("refused:model_file_missing", 403, *MANAGERS, anonymous=LOGIN),
+        form=lambda r: {"reason": "the matrix says so"},
+    ),
 ]
 
 

@@ -25,7 +25,7 @@ from store.models import (
     Message,
     SenderKind,
 )
-from store.workbench import ParsedMessage
+from store.workbench import BotModel, ParsedMessage, TrainingJob
 from tests.console.test_casework import new_customer
 
 serial = itertools.count(1)
@@ -57,6 +57,11 @@ class Records:
     # yet reviewed (seq 1), `reviewed` already decided (seq 2).
     parsed: int = 0
     reviewed: int = 0
+    # With the workbench: a model whose gate passes but whose file is missing (every
+    # deploy, override or rollback of it is refused after the role check, and nothing
+    # reaches Rasa), and a training job that has finished (a cancel is refused).
+    model: int = 0
+    job: int = 0
 
     def __getitem__(self, name: str) -> Any:
         return getattr(self, name)
@@ -83,10 +88,12 @@ async def make_records(
     upload_dir: Path,
     spare_agent: bool = False,
     project: Project | None = None,
+    models: bool = False,
 ) -> Records:
     """`spare_agent`: also a plain agent for an admin to edit (only when the call
     needs one: every agent is a choice in the casework pages' forms). `project`: also
-    an example of the workbench's to edit, delete or move."""
+    an example of the workbench's to edit, delete or move. `models`: also a model and a
+    finished training job."""
     n = next(serial)
     training: dict[str, str] = {}
     if project is not None:
@@ -218,6 +225,25 @@ async def make_records(
         )
         session.add_all([parsed, reviewed])
         await session.flush()
+        model_id = job_id = 0
+        if models:
+            model = BotModel(
+                file=f"matrix-{n}.tar.gz",
+                sha256="0" * 64,
+                kind="finetune",
+                data_hash="0" * 64,
+                metrics={"gate": {"passed": True, "reasons": []}},
+                # once in production, so that a rollback to it gets as far as its file
+                deployed_at=datetime.now(UTC),
+            )
+            session.add(model)
+            await session.flush()
+            job = TrainingJob(
+                kind="finetune", status="succeeded", requested_by=owner.id, progress={}, log=""
+            )
+            session.add(job)
+            await session.flush()
+            model_id, job_id = model.id, job.id
         return Records(
             conversation=mine.id,
             queued=queued.id,
@@ -234,5 +260,7 @@ async def make_records(
             unique=letters(n),
             parsed=parsed.id,
             reviewed=reviewed.id,
+            model=model_id,
+            job=job_id,
             **training,
         )

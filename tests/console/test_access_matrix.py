@@ -33,9 +33,11 @@ from tests.console.access_doors import (
     CSRF,
     EVENTS,
     LOGIN,
+    MODEL_PATHS,
     PAGE_DOORS,
     ROLES,
     STAFF,
+    TRAINERS,
     TRAINING_PATHS,
     Door,
 )
@@ -62,7 +64,10 @@ class Matrix:
         spare = door is not None and "{agent}" in door.path
         training = door is not None and any(part in door.path for part in TRAINING_PATHS)
         project = self.project if training else None
-        return await make_records(self.sessions, self.staff, self.upload_dir, spare, project)
+        models = door is not None and any(part in door.path for part in MODEL_PATHS)
+        return await make_records(
+            self.sessions, self.staff, self.upload_dir, spare, project, models
+        )
 
 
 @pytest.fixture(scope="module")
@@ -262,3 +267,25 @@ async def test_every_staff_route_is_a_door_of_the_matrix(matrix):
             if not any(_door_matches(door, pattern, path) for door in doors):
                 untried.append(f"{route.method} {shown}")
     assert untried == []
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_only_trainers_and_admins_follow_trainings_live(matrix, role):
+    """The trainers' namespace: connecting, and its one event (`job`), as every role."""
+    sio = socketio.AsyncClient(reconnection=False)
+    auth = {"token": matrix.tokens[role]} if role != "anonymous" else {}
+    try:
+        await sio.connect(
+            matrix.client.base,
+            namespaces=["/trainers"],
+            auth=auth,
+            headers={"Origin": matrix.client.base},
+            transports=["websocket"],
+        )
+    except socketio.exceptions.ConnectionError:
+        outcome = "refused"
+    else:
+        reply = await sio.call("job", {}, namespace="/trainers", timeout=10)
+        outcome = "ok" if reply["ok"] and "job" in reply else reply["error"]["code"]
+        await sio.disconnect()
+    assert outcome == ("ok" if role in TRAINERS else "refused")

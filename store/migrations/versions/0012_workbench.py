@@ -23,6 +23,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("file", sa.String(length=255), nullable=False, unique=True),
         sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("rasa_model_id", sa.String(length=64), nullable=True),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("base_model_id", sa.Integer(), sa.ForeignKey("bot_models.id"), nullable=True),
         sa.Column("data_hash", sa.String(length=64), nullable=False),
@@ -65,6 +66,7 @@ def upgrade() -> None:
         ),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True),
     )
     op.create_table(
         "parsed_messages",

@@ -1,0 +1,67 @@
+"""The trainers' socket.io namespace (`/trainers`): a training job's progress and log
+pushed live to the models page as `rasa train` prints them. Trainers and admins only,
+from the console's own origin, signed in as on the agents' namespace; every push goes
+to one room, so with a message queue it reaches trainers on any console process."""
+
+from __future__ import annotations
+
+from http.cookies import SimpleCookie
+from typing import Any
+
+import socketio
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from desk.errors import AnswersEveryEvent, DeskError
+from desk.sign_in import COOKIE, Tokens, agent_by_token
+from desk.training.jobs import TRAINERS, TrainingJobs, job_view
+from store.models import Agent
+
+NAMESPACE = "/trainers"
+ROOM = "trainers"
+
+
+class TrainerConsole(AnswersEveryEvent, socketio.AsyncNamespace):
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        tokens: Tokens,
+        console_origins: set[str],
+    ):
+        super().__init__(NAMESPACE)
+        self.sessions = sessions
+        self.tokens = tokens
+        self.console_origins = console_origins
+        self.jobs: TrainingJobs | None = None
+
+    async def job_changed(self, view: dict[str, Any]) -> None:
+        await self.emit("job", view, room=ROOM)
+
+    async def on_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
+        origin = environ.get("HTTP_ORIGIN")
+        if origin and origin.rstrip("/") not in self.console_origins:
+            raise ConnectionRefusedError("origin not allowed")
+        token = auth.get("token") if isinstance(auth, dict) else None
+        if not token:
+            cookie = SimpleCookie(environ.get("HTTP_COOKIE", ""))
+            token = cookie[COOKIE].value if COOKIE in cookie else None
+        agent = await agent_by_token(self.sessions, self.tokens, token)
+        if agent is None:
+            raise ConnectionRefusedError("not signed in")
+        if agent.role not in TRAINERS:
+            raise ConnectionRefusedError("only trainers and admins follow trainings")
+        await self.save_session(sid, {"agent_id": agent.id})
+        await self.enter_room(sid, ROOM)
+
+    async def on_job(self, sid: str, data: Any = None) -> dict[str, Any]:
+        """The running job (or the latest one), for a page that (re)connects."""
+        session = await self.get_session(sid)
+        agent_id = session.get("agent_id") if session else None
+        async with self.sessions() as db:
+            agent = await db.get(Agent, agent_id) if agent_id else None
+        # Rights are read again: a role changed since connecting counts now.
+        if agent is None or not agent.is_active or agent.role not in TRAINERS:
+            raise DeskError("forbidden", "Only trainers and admins follow trainings.", 403)
+        if self.jobs is None:
+            return {"ok": True, "job": None}
+        found = await self.jobs.active() or next(iter(await self.jobs.recent(1)), None)
+        return {"ok": True, "job": job_view(found, with_log=True) if found else None}
