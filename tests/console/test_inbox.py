@@ -18,7 +18,7 @@ from console.keys import service_key
 from store.db import create_engine, session_factory
 from store.demo import generate
 from store.models import Claim, Conversation, ConversationState, Customer, InsuredMember, Policy
-from store.workbench import ParsedMessage
+from store.workbench import BotModel, ParsedMessage, TrainingJob
 from tests.console.access_doors import API_DOORS, PAGE_DOORS
 from tests.console.test_admin import sign_in
 from tests.console_app import bearer, start_console
@@ -270,6 +270,13 @@ async def test_a_trainer_never_receives_a_customers_identifiers(client, sqlite_u
         json={"intent": "ask_policy"},
         headers=supervisor,
     )
+    # A model in the registry and a finished training, for the models' pages.
+    async with client.sessions.begin() as session:
+        model = BotModel(file="guarantee.tar.gz", sha256="0" * 64, kind="finetune", data_hash="0")
+        job = TrainingJob(kind="finetune", status="succeeded", requested_by=1, log="done")
+        session.add_all([model, job])
+        await session.flush()
+        model_id, job_id = model.id, job.id
     await sign_in(client, "trainer1")
     paths = trainer_get_paths()
     assert "/api/v1/training/inbox/{parsed}/conversation" in paths and "/console/inbox" in paths
@@ -277,7 +284,13 @@ async def test_a_trainer_never_receives_a_customers_identifiers(client, sqlite_u
     bodies: dict[str, str] = {}
     for path in paths:
         for row in rows if "{parsed}" in path or "{reviewed}" in path else rows[:1]:
-            url = path.format(parsed=row.id, reviewed=row.id, conversation=row.conversation_id)
+            url = path.format(
+                parsed=row.id,
+                reviewed=row.id,
+                conversation=row.conversation_id,
+                model=model_id,
+                job=job_id,
+            )
             for query in ("?status=all&size=200", "?status=reviewed", ""):
                 response = await client.get(
                     url + query, headers=auth if url.startswith("/api/") else {}
