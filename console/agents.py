@@ -10,17 +10,17 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from http.cookies import SimpleCookie
 from typing import Any
 
 import socketio
 
+from console.socket_sign_in import connecting_agent
 from desk import inputs, people
 from desk.access import supervises
 from desk.conversations import ConversationService
 from desk.errors import AnswersEveryEvent, DeskError
 from desk.lifecycle import RESOLUTION_REASONS
-from desk.sign_in import COOKIE, Tokens, agent_by_token, agents_by_id
+from desk.sign_in import Tokens, agents_by_id
 from desk.views import agent_view
 from store.models import Agent, AgentRole
 
@@ -119,16 +119,9 @@ class AgentConsole(AnswersEveryEvent, socketio.AsyncNamespace):
     # ---- connection ----------------------------------------------------------------------
 
     async def on_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
-        origin = environ.get("HTTP_ORIGIN")
-        if origin and origin.rstrip("/") not in self.console_origins:
-            raise ConnectionRefusedError("origin not allowed")
-        token = auth.get("token") if isinstance(auth, dict) else None
-        if not token:
-            cookie = SimpleCookie(environ.get("HTTP_COOKIE", ""))
-            token = cookie[COOKIE].value if COOKIE in cookie else None
-        agent = await agent_by_token(self.service.sessions, self.tokens, token)
-        if agent is None:
-            raise ConnectionRefusedError("not signed in")
+        agent = await connecting_agent(
+            self.service.sessions, self.tokens, self.console_origins, environ, auth
+        )
         if agent.role == AgentRole.TRAINER:
             raise ConnectionRefusedError("trainers do not take conversations")
         await self.save_session(sid, {"agent_id": agent.id, "grant": _grant(agent)})

@@ -5,14 +5,14 @@ to one room, so with a message queue it reaches trainers on any console process.
 
 from __future__ import annotations
 
-from http.cookies import SimpleCookie
 from typing import Any
 
 import socketio
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from console.socket_sign_in import connecting_agent
 from desk.errors import AnswersEveryEvent, DeskError
-from desk.sign_in import COOKIE, Tokens, agent_by_token
+from desk.sign_in import Tokens
 from desk.training.jobs import TRAINERS, TrainingJobs, job_view
 from store.models import Agent
 
@@ -37,16 +37,9 @@ class TrainerConsole(AnswersEveryEvent, socketio.AsyncNamespace):
         await self.emit("job", view, room=ROOM)
 
     async def on_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
-        origin = environ.get("HTTP_ORIGIN")
-        if origin and origin.rstrip("/") not in self.console_origins:
-            raise ConnectionRefusedError("origin not allowed")
-        token = auth.get("token") if isinstance(auth, dict) else None
-        if not token:
-            cookie = SimpleCookie(environ.get("HTTP_COOKIE", ""))
-            token = cookie[COOKIE].value if COOKIE in cookie else None
-        agent = await agent_by_token(self.sessions, self.tokens, token)
-        if agent is None:
-            raise ConnectionRefusedError("not signed in")
+        agent = await connecting_agent(
+            self.sessions, self.tokens, self.console_origins, environ, auth
+        )
         if agent.role not in TRAINERS:
             raise ConnectionRefusedError("only trainers and admins follow trainings")
         await self.save_session(sid, {"agent_id": agent.id})
