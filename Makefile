@@ -16,12 +16,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export RASA_TELEMETRY_ENABLED := false
 
-.PHONY: help setup train run test test-core bot-checks test-stack lint nlu-report bench clean
+.PHONY: help setup train run test test-core bot-checks test-stack test-training lint nlu-report bench clean
 
 help:
 	@echo "make run    set up, train, seed demo data and start everything (http://127.0.0.1:8000)"
 	@echo "make test   set up, train and run the tests (make -j3 test: train while testing)"
-	@echo "make setup | train | lint | nlu-report | bench | clean"
+	@echo "make setup | train | lint | test-training | nlu-report | bench | clean"
 
 ## Environments -------------------------------------------------------------------
 
@@ -100,7 +100,13 @@ bot-checks: $(MODEL)
 # The real Rasa, action server and console as processes, and a real browser.
 test-stack: $(MODEL) $(CHROMIUM)
 	@echo "==> tests of the whole stack"
-	$(BIN)/pytest -ra -m stack
+	$(BIN)/pytest -ra -m "stack and not training"
+
+# A real fine-tune of the bot's model, scored with Rasa's parser: minutes of CPU, so
+# apart from `make test` (whose job tests run a stand-in for `rasa train`).
+test-training: $(MODEL)
+	@echo "==> a real training from the workbench"
+	$(BIN)/pytest -ra -m training
 
 # The house rules: layering (import-linter contracts in pyproject.toml), style, types.
 lint: setup

@@ -71,6 +71,7 @@ class CandidateOnly(TrainingJobs):
         return metrics
 
 
+@pytest.mark.training
 async def test_a_fine_tune_of_the_real_model_is_registered_and_scored(sqlite_url, tmp_path):
     project = copy_project(tmp_path / "project")
     trim_examples(project.root)

@@ -60,6 +60,15 @@ class Matrix:
     http: ClientSession
     project: Project
 
+    async def socket(self, role: str) -> socketio.AsyncClient:
+        """The role's console socket; opened again if the server dropped it (on a
+        loaded machine a long module can outlast engine.io's ping timeout)."""
+        sio = self.sockets[role]
+        if "/agents" not in sio.namespaces:
+            await sio.disconnect()
+            sio = self.sockets[role] = await agents_socket(self.client.base, self.tokens[role])
+        return sio
+
     async def records(self, door: Door | None = None) -> Records:
         spare = door is not None and "{agent}" in door.path
         training = door is not None and any(part in door.path for part in TRAINING_PATHS)
@@ -68,6 +77,18 @@ class Matrix:
         return await make_records(
             self.sessions, self.staff, self.upload_dir, spare, project, models
         )
+
+
+async def agents_socket(base: str, token: str) -> socketio.AsyncClient:
+    sio = socketio.AsyncClient(reconnection=False)
+    await sio.connect(
+        base,
+        namespaces=["/agents"],
+        auth={"token": token},
+        headers={"Origin": base},
+        transports=["websocket"],
+    )
+    return sio
 
 
 @pytest.fixture(scope="module")
@@ -112,17 +133,7 @@ async def matrix(tmp_path_factory, migrated_sqlite) -> AsyncIterator[Matrix]:
             staff[role] = agent
     issue = client.app[tokens_key].issue
     tokens = {role: issue(agent) for role, agent in staff.items()}
-    sockets = {}
-    for role in CASEWORKERS:
-        sio = socketio.AsyncClient(reconnection=False)
-        await sio.connect(
-            client.base,
-            namespaces=["/agents"],
-            auth={"token": tokens[role]},
-            headers={"Origin": client.base},
-            transports=["websocket"],
-        )
-        sockets[role] = sio
+    sockets = {role: await agents_socket(client.base, tokens[role]) for role in CASEWORKERS}
     http = ClientSession()
     yield Matrix(client, sessions, staff, tokens, sockets, upload_dir, http, project)
     await http.close()
@@ -193,7 +204,7 @@ async def test_every_socket_event_as_every_role(matrix, event):
             key: value.format_map(records) if isinstance(value, str) else value
             for key, value in event.data.items()
         }
-        reply = await matrix.sockets[role].call(
+        reply = await (await matrix.socket(role)).call(
             event.name,
             {"conversation_id": records[event.target], **data},
             namespace="/agents",
