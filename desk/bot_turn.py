@@ -201,7 +201,7 @@ class BotTurns(Lifecycle):
                         "client_address": conversation.client_address,
                     },
                 )
-                parse = await self.bot.latest_parse(conversation.uid)
+                parse = await self.bot.latest_parse(conversation.uid, text)
             except BotUnavailable as exc:
                 log.warning("bot unavailable for conversation %s: %s", conversation_id, exc)
                 replies = []

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
@@ -177,26 +177,38 @@ class RasaClient:
         parse = await self.latest_parse(sender)
         return parse.for_agents() if parse else None
 
-    async def latest_parse(self, sender: str) -> Parse | None:
-        """What the bot understood in the sender's last message (needs the API token)."""
+    async def latest_parse(self, sender: str, text: str | None = None) -> Parse | None:
+        """What the bot understood in the sender's last message, `text` (needs the API
+        token). When the bot fell back, Rasa's fallback reverted the message, so the
+        tracker's latest message is the one before: the text is then parsed itself."""
         if not self._token:
             return None
         async with self.gate.turn():
-            return await self._latest_parse(sender)
+            tracker = await self._api("GET", f"/conversations/{sender}/tracker", None)
+            if not isinstance(tracker, dict):
+                return None
+            latest = tracker.get("latest_message") or {}
+            if text is None or str(latest.get("text") or "").strip() == text.strip():
+                return parse_of(tracker)
+            parsed = await self._api("POST", "/model/parse", {"text": text})
+            found = parse_of({**tracker, "latest_message": parsed})
+            return replace(found, fallback=True) if found else None
 
-    async def _latest_parse(self, sender: str) -> Parse | None:
+    async def _api(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
+        """One call of Rasa's HTTP API; None when it does not answer well."""
         try:
-            async with self._http.get(
-                f"{self._rasa_url}/conversations/{sender}/tracker",
+            async with self._http.request(
+                method,
+                f"{self._rasa_url}{path}",
                 params={"include_events": "NONE", "token": self._token},
+                json=body,
                 timeout=self._timeout,
             ) as response:
                 if response.status != 200:
                     return None
-                tracker = await response.json()
+                return await response.json()
         except (aiohttp.ClientError, TimeoutError, ValueError):
             return None
-        return parse_of(tracker)
 
     async def _answers(self, url: str) -> bool:
         try:

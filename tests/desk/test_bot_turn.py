@@ -44,7 +44,7 @@ class GatedBot:
             await self._gate.wait()
         return [{"recipient_id": sender, "text": f"echo: {text}"}]
 
-    async def latest_parse(self, sender: str) -> None:
+    async def latest_parse(self, sender: str, text: str | None = None) -> None:
         return None
 
 

@@ -49,7 +49,7 @@ class ScriptedBot:
             }
         ]
 
-    async def latest_parse(self, sender: str) -> Parse | None:
+    async def latest_parse(self, sender: str, text: str | None = None) -> Parse | None:
         last = [text for who, text in self.sent if who == sender][-1:]
         if not last:
             return None

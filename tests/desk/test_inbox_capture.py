@@ -60,7 +60,7 @@ class TrackerBot:
             return [{"custom": {"handoff": {"reason": "customer_request", "summary": text}}}]
         return [{"text": f"echo: {text}"}]
 
-    async def latest_parse(self, sender: str) -> Parse | None:
+    async def latest_parse(self, sender: str, text: str | None = None) -> Parse | None:
         return parse_of(self.trackers.get(self.last.get(sender, "")))
 
 
