@@ -11,6 +11,7 @@ threads and processes alike, and a move between two files is one step."""
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import hashlib
 import io
@@ -18,6 +19,8 @@ import json
 import os
 import subprocess
 import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -87,6 +90,36 @@ def dump(document: Any) -> str:
     return out.getvalue()
 
 
+class _Parsed:
+    """The round-trip parses of the files read lately, by path and exact text: every
+    page of the workbench reads the whole project, and ruamel.yaml's pure-Python
+    parse costs twenty times a copy of what it built. A file whose text changed is
+    parsed again; callers get a copy of their own to edit."""
+
+    SIZE = 256
+
+    def __init__(self) -> None:
+        self._documents: OrderedDict[tuple[Path, str], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def document(self, path: Path, text: str) -> Any:
+        key = (path, text)
+        with self._lock:
+            parsed = self._documents.get(key, _Parsed)
+            if parsed is not _Parsed:
+                self._documents.move_to_end(key)
+        if parsed is _Parsed:
+            parsed = new_yaml().load(text)
+            with self._lock:
+                self._documents[key] = parsed
+                while len(self._documents) > self.SIZE:
+                    self._documents.popitem(last=False)
+        return copy.deepcopy(parsed)
+
+
+_parsed = _Parsed()
+
+
 @dataclass
 class YamlFile:
     """One file, loaded for a round trip."""
@@ -98,7 +131,7 @@ class YamlFile:
     @classmethod
     def load(cls, path: Path) -> YamlFile:
         text = path.read_text(encoding="utf-8")
-        return cls(path, text, new_yaml().load(text))
+        return cls(path, text, _parsed.document(path, text))
 
     def check_writable(self) -> None:
         """Refuses a file that even unedited would not be written back as it is."""

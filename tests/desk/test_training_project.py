@@ -85,3 +85,15 @@ def test_a_rasa_that_cannot_be_run_fails_the_validation(project, tmp_path):
 
     assert not ok
     assert "no-rasa" in output
+
+
+def test_a_loaded_file_is_the_callers_own_and_a_changed_file_is_read_again(project):
+    path = project.root / FAQ
+    first = project_files.YamlFile.load(path)
+    first.document["nlu"].clear()
+    # an edit nobody saved is no other reader's
+    again = project_files.YamlFile.load(path)
+    assert again.document["nlu"] and project_files.dump(again.document) == again.text
+    # a file changed behind the workbench's back is read as it is now
+    path.write_text("nlu: []\n", encoding="utf-8")
+    assert project_files.YamlFile.load(path).document == {"nlu": []}
