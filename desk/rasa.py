@@ -105,6 +105,8 @@ class SwapGate:
         self._idle = asyncio.Event()
         self._idle.set()
         self._in_flight = 0
+        # Turns waiting for a swap to end (its log says how many it held).
+        self.held = 0
         self._swaps = asyncio.Lock()
 
     @property
@@ -113,7 +115,12 @@ class SwapGate:
 
     @asynccontextmanager
     async def turn(self) -> AsyncIterator[None]:
-        await self._open.wait()
+        if not self._open.is_set():
+            self.held += 1
+            try:
+                await self._open.wait()
+            finally:
+                self.held -= 1
         # No await between the check and the count: a swap starting now waits for us.
         self._in_flight += 1
         self._idle.clear()

@@ -190,7 +190,14 @@ class Deployments:
                     at=now(),
                 )
                 session.add(row)
-        log.info("model %s deployed (%s) by agent %s", model.id, action, agent.id)
+            held = self.rasa.gate.held
+        log.info(
+            "model %s deployed (%s) by agent %s; %d customer turns waited for it",
+            model.id,
+            action,
+            agent.id,
+            held,
+        )
         return row
 
     async def _put_back(self, previous: BotModel | None, urls: list[str]) -> None:

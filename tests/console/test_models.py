@@ -164,6 +164,13 @@ async def test_the_baseline_is_taken_in_at_start_as_production(client):
     assert (client.tmp / "registry" / baseline["file"]).is_file()
 
 
+async def until(condition) -> None:
+    """Waits (a poll, with a deadline) until `condition()` holds."""
+    async with asyncio.timeout(DEADLINE):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
 async def test_a_deploy_holds_new_turns_and_lets_turns_in_flight_finish(client, rasa):
     """No customer turn is lost or doubled by a swap, and none waits into a timeout."""
     model_id = await candidate(client, "next", PASSED)
@@ -178,14 +185,14 @@ async def test_a_deploy_holds_new_turns_and_lets_turns_in_flight_finish(client, 
     deploying = asyncio.create_task(
         client.post(f"/api/v1/training/models/{model_id}/deploy", headers=headers)
     )
-    # the swap waits for the turn in flight: Rasa is not asked to load yet
-    await asyncio.sleep(0.2)
+    # the swap closes the gate and waits for the turn in flight: no load asked yet
+    await until(lambda: service.bot.gate.swapping)
     assert rasa.log == ["turn before"]
     rasa.turns.set()
     await asyncio.wait_for(rasa.loading.wait(), DEADLINE)
     # a turn sent during the load waits at the gate, not at Rasa
     await service.customer_message(conversation.id, "during")
-    await asyncio.sleep(0.2)
+    await until(lambda: service.bot.gate.held == 1)
     assert rasa.log[-1].startswith("load finetune-")
     assert service.bot.gate.swapping
     rasa.loads.set()
