@@ -77,7 +77,8 @@ def install(
     agents = AgentConsole(service, tokens, settings.console_origins())
     service.hub = agents
     sio.register_namespace(agents)
-    install_models(app, sio, service, settings, tokens)
+    trainers = install_models(app, sio, service, settings, tokens)
+    agents.also_recheck.append(trainers.recheck)
     for table in (
         pages.routes,
         api.routes,
@@ -104,9 +105,9 @@ def install_models(
     service: ConversationService,
     settings: Settings,
     tokens: Tokens,
-) -> None:
+) -> TrainerConsole:
     """The trainers' models: the registry, training jobs pushed live on the
-    `/trainers` namespace, deployments through the bot's Rasa client (whose gate holds
+    `/trainers` namespace (returned), deployments through the bot's Rasa client (whose gate holds
     customers' turns during a swap), and the keeper that puts the production model
     back on a Rasa process that restarted with another."""
     registry = ModelRegistry(service.sessions, Path(settings.model_registry_dir))
@@ -141,6 +142,7 @@ def install_models(
         await jobs.stop()
 
     app.cleanup_ctx.append(keep_models)
+    return trainers
 
 
 async def _keep_models(deployments: Deployments, jobs: TrainingJobs, interval: float) -> None:

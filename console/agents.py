@@ -7,24 +7,21 @@ Rooms: `agent:<id>` (one agent's consoles), `team:<code>` (a team's agents),
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import socketio
 
-from console.socket_sign_in import connecting_agent
+from console.socket_sign_in import close_changed, connecting_agent, grant
 from desk import inputs, people
 from desk.access import supervises
 from desk.conversations import ConversationService
 from desk.errors import AnswersEveryEvent, DeskError
 from desk.lifecycle import RESOLUTION_REASONS
-from desk.sign_in import Tokens, agents_by_id
+from desk.sign_in import Tokens
 from desk.views import agent_view
 from store.models import Agent, AgentRole
-
-log = logging.getLogger(__name__)
 
 NAMESPACE = "/agents"
 SUPERVISORS = "supervisors"
@@ -56,6 +53,8 @@ class AgentConsole(AnswersEveryEvent, socketio.AsyncNamespace):
         self.console_origins = console_origins
         # Open sockets per agent in this process.
         self.connections: Counter[int] = Counter()
+        # Rechecks of the staff's other namespaces, run with this one's.
+        self.also_recheck: list[Callable[[list[int] | None], Awaitable[None]]] = []
 
     # ---- AgentHub ----------------------------------------------------------------------
 
@@ -124,7 +123,7 @@ class AgentConsole(AnswersEveryEvent, socketio.AsyncNamespace):
         )
         if agent.role == AgentRole.TRAINER:
             raise ConnectionRefusedError("trainers do not take conversations")
-        await self.save_session(sid, {"agent_id": agent.id, "grant": _grant(agent)})
+        await self.save_session(sid, {"agent_id": agent.id, "grant": grant(agent)})
         await self.enter_room(sid, agent_room(agent.id))
         # Supervisors hear everything in their own room; a team's room is its agents'.
         await self.enter_room(sid, SUPERVISORS if supervises(agent) else team_room(agent.team))
@@ -157,7 +156,7 @@ class AgentConsole(AnswersEveryEvent, socketio.AsyncNamespace):
         session = await self.get_session(sid)
         async with self.service.sessions() as db:
             agent = await db.get(Agent, session["agent_id"])
-        if agent is None or _grant(agent) != session["grant"]:
+        if agent is None or grant(agent) != session["grant"]:
             # Refused now; `recheck` closes the console (at once in the process where
             # the change was made, at the next housekeeping round in the others).
             raise DeskError("unauthorised", "Sign in again.", 401)
@@ -165,17 +164,12 @@ class AgentConsole(AnswersEveryEvent, socketio.AsyncNamespace):
 
     async def recheck(self, agent_ids: list[int] | None = None) -> None:
         wanted = list(self.connections) if agent_ids is None else agent_ids
-        if not wanted:
-            return
-        found = await agents_by_id(self.service.sessions, wanted)
-        grants = {agent_id: _grant(agent) for agent_id, agent in found.items()}
-        for agent_id in wanted:
-            room = agent_room(agent_id)
-            for sid, _ in list(self.server.manager.get_participants(NAMESPACE, room)):
-                session = await self.get_session(sid)
-                if session.get("grant") != grants.get(agent_id):
-                    log.info("closing a console of agent %s: their sign-in changed", agent_id)
-                    await self.disconnect(sid)
+        if wanted:
+            rooms = [agent_room(agent_id) for agent_id in wanted]
+            await close_changed(self, self.service.sessions, rooms)
+        # The staff's other namespaces (the trainers') hold the same grants.
+        for recheck in self.also_recheck:
+            await recheck(agent_ids)
 
     async def _call(self, sid: str, data: Any, action: Action) -> dict[str, Any]:
         try:
@@ -315,11 +309,6 @@ class AgentConsole(AnswersEveryEvent, socketio.AsyncNamespace):
             return {"text": await self.service.fill_canned(conversation_id, agent, shortcut)}
 
         return await self._call(sid, data, canned)
-
-
-def _grant(agent: Agent) -> list[Any]:
-    """What a console was let in with: any change of it closes the console."""
-    return [agent.session_version, agent.is_active, agent.role.value, agent.team]
 
 
 def _refusal(exc: DeskError) -> dict[str, Any]:

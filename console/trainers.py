@@ -10,7 +10,7 @@ from typing import Any
 import socketio
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from console.socket_sign_in import connecting_agent
+from console.socket_sign_in import close_changed, connecting_agent, grant
 from desk.errors import AnswersEveryEvent, DeskError
 from desk.sign_in import Tokens
 from desk.training.jobs import TRAINERS, TrainingJobs, job_view
@@ -42,8 +42,14 @@ class TrainerConsole(AnswersEveryEvent, socketio.AsyncNamespace):
         )
         if agent.role not in TRAINERS:
             raise ConnectionRefusedError("only trainers and admins follow trainings")
-        await self.save_session(sid, {"agent_id": agent.id})
+        await self.save_session(sid, {"agent_id": agent.id, "grant": grant(agent)})
         await self.enter_room(sid, ROOM)
+
+    async def recheck(self, agent_ids: list[int] | None = None) -> None:
+        """Closes the pages of trainers signed out, deactivated or given another role
+        since they connected: their pushes stop now, and a reconnect is refused to a
+        role that no longer follows trainings."""
+        await close_changed(self, self.sessions, [ROOM], agent_ids)
 
     async def on_job(self, sid: str, data: Any = None) -> dict[str, Any]:
         """The running job (or the latest one), for a page that (re)connects."""

@@ -327,3 +327,38 @@ async def test_a_training_followed_live_on_the_trainers_namespace(client, tmp_pa
         assert "Your Rasa model is trained" in log["log"]
     finally:
         await sio.disconnect()
+
+
+async def trainers_socket(client, headers: dict[str, str]) -> socketio.AsyncClient:
+    sio = socketio.AsyncClient(reconnection=False)
+    await sio.connect(
+        client.base,
+        namespaces=["/trainers"],
+        auth={"token": headers["Authorization"][7:]},
+        headers={"Origin": client.base},
+        transports=["websocket"],
+    )
+    return sio
+
+
+@pytest.mark.parametrize("change", [{"role": "agent"}, {"active": False}])
+async def test_a_trainer_moved_to_another_role_or_deactivated_stops_following(client, change):
+    trainer, admin = await bearer(client, "trainer1"), await bearer(client, "admin1")
+    followed = await trainers_socket(client, trainer)
+    closed = asyncio.Event()
+    followed.on("disconnect", closed.set, namespace="/trainers")
+    bystander = await trainers_socket(client, admin)
+    try:
+        agents = await (await client.get("/api/v1/agents", headers=admin)).json()
+        [trainer_id] = [a["id"] for a in agents["agents"] if a["username"] == "trainer1"]
+        changed = await client.patch(f"/api/v1/agents/{trainer_id}", json=change, headers=admin)
+        assert changed.status == 200, await changed.text()
+        # closed at once, in the process that made the change; nobody else's page
+        await asyncio.wait_for(closed.wait(), DEADLINE)
+        assert "/trainers" in bystander.namespaces
+        assert (await bystander.call("job", {}, namespace="/trainers", timeout=10))["ok"]
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await trainers_socket(client, trainer)
+    finally:
+        await followed.disconnect()
+        await bystander.disconnect()
