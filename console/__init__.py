@@ -16,6 +16,7 @@ from aiohttp import web
 from console import (
     admin,
     api,
+    audit_pages,
     casework_api,
     casework_pages,
     documents,
@@ -94,6 +95,7 @@ def install(
         inbox_pages.routes,
         models_api.routes,
         models_pages.routes,
+        audit_pages.routes,
     ):
         app.add_routes(table)
     return agents

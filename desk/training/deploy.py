@@ -35,6 +35,7 @@ from desk.errors import DeskError
 from desk.inputs import Body
 from desk.rasa import RasaClient
 from desk.training import evaluation
+from desk.training.audit import model_change
 from desk.training.registry import ModelRegistry
 from store.models import Agent, AgentRole
 from store.workbench import BotModel, ModelDeployment
@@ -190,6 +191,8 @@ class Deployments:
                     at=now(),
                 )
                 session.add(row)
+                previous = current.id if current else None
+                session.add(model_change(agent, model.id, action, previous, override))
             held = self.rasa.gate.held
         log.info(
             "model %s deployed (%s) by agent %s; %d customer turns waited for it",

@@ -336,6 +336,11 @@ API_DOORS = [
     Door("GET", JOB_API + "/log", only(200, 403, *TRAINERS)),
     Door("POST", JOB_API + "/cancel", only(409, 403, *TRAINERS), body=lambda r: {}),
     Door("GET", "/api/v1/training/models", only(200, 403, *MODEL_READERS)),
+    # The audit log: whoever reads the models reads every trainer's act.
+    Door("GET", "/api/v1/training/changes", only(200, 403, *MODEL_READERS)),
+    Door(
+        "GET", "/api/v1/training/changes?kind=model&before=1000000", only(200, 403, *MODEL_READERS)
+    ),
     Door("GET", MODEL_API, only(200, 403, *MODEL_READERS)),
     Door("POST", MODEL_API + "/deploy", only(409, 403, *TRAINERS), body=lambda r: {}),
     Door("POST", MODEL_API + "/rollback", only(409, 403, *TRAINERS), body=lambda r: {}),
@@ -475,6 +480,7 @@ PAGE_DOORS = [
     Door("POST", STORY_PAGE, only(503, 403, *TRAINERS, anonymous=LOGIN), form=lambda r: {}),
     # The models' pages: forms answer with a redirect back saying what happened.
     Door("GET", "/console/models", only(200, 403, *MODEL_READERS, anonymous=LOGIN)),
+    Door("GET", "/console/changes", only(200, 403, *MODEL_READERS, anonymous=LOGIN)),
     Door("GET", MODEL_PAGE, only(200, 403, *MODEL_READERS, anonymous=LOGIN)),
     Door(
         "POST",

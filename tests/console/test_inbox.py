@@ -281,6 +281,7 @@ async def test_a_trainer_never_receives_a_customers_identifiers(client, sqlite_u
     paths = trainer_get_paths()
     assert "/api/v1/training/inbox/{parsed}/conversation" in paths and "/console/inbox" in paths
     assert "/api/v1/training/conversations/{conversation}/story" in paths
+    assert {"/console/changes", "/api/v1/training/changes"} <= set(paths)  # the audit log
     bodies: dict[str, str] = {}
     for path in paths:
         for row in rows if "{parsed}" in path or "{reviewed}" in path else rows[:1]:

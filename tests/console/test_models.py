@@ -232,6 +232,14 @@ async def test_rollback_and_the_deployments_listed(client, rasa):
         ("rollback", baseline),
         ("deploy", model_id),
     ]
+    # both in the audit log, with the model each replaced
+    logged = await (await client.get("/api/v1/training/changes?kind=model", headers=headers)).json()
+    assert [
+        (e["change"], e["subject"], e["before"], e["agent"]["username"]) for e in logged["entries"]
+    ] == [
+        ("rollback", str(baseline), str(model_id), "trainer1"),
+        ("deploy", str(model_id), str(baseline), "trainer1"),
+    ]
 
 
 async def test_a_model_rasa_refuses_is_not_deployed(client, rasa):
@@ -281,6 +289,13 @@ async def test_the_pages_show_the_evaluation_and_supervisors_override(client, ra
         assert row.override_reason == "complaints are handled by people this week"
     listed = await (await client.get("/console/models")).text()
     assert "complaints are handled by people this week" in listed
+    # the supervisor's override is in the audit log with its reason, found by who
+    audit = await (await client.get("/console/changes?agent=supervisor1")).text()
+    assert audit.count('class="audit-entry"') == 1
+    assert 'data-change="override"' in audit
+    assert "complaints are handled by people this week" in audit
+    trainer_only = await (await client.get("/console/changes?agent=trainer1")).text()
+    assert 'data-change="override"' not in trainer_only
     forbidden = await client.post("/console/models/train", data={"csrf": csrf, "kind": "full"})
     assert forbidden.status == 403
     assert TOKEN not in listed + detail
