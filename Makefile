@@ -102,10 +102,11 @@ test-stack: $(MODEL) $(CHROMIUM)
 	@echo "==> tests of the whole stack"
 	$(BIN)/pytest -ra -m "stack and not training"
 
-# A real fine-tune of the bot's model, scored with Rasa's parser: minutes of CPU, so
-# apart from `make test` (whose job tests run a stand-in for `rasa train`).
-test-training: $(MODEL)
-	@echo "==> a real training from the workbench"
+# Real fine-tunes of the bot's model, scored with Rasa's parser, and the trainer's
+# whole loop in the browser (inbox, fine-tune, evaluation, deploy, rollback): minutes
+# of CPU, so apart from `make test` (whose job tests run a stand-in for `rasa train`).
+test-training: $(MODEL) $(CHROMIUM)
+	@echo "==> real trainings from the workbench"
 	$(BIN)/pytest -ra -m training
 
 # The house rules: layering (import-linter contracts in pyproject.toml), style, types.
