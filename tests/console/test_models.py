@@ -301,13 +301,10 @@ async def test_the_pages_show_the_evaluation_and_supervisors_override(client, ra
     assert TOKEN not in listed + detail
 
 
-async def test_a_training_followed_live_on_the_trainers_namespace(client, tmp_path):
-    rasa_stand_in, _ = fake_rasa(tmp_path / "fake")
-    client.app[jobs_key].rasa = rasa_stand_in
-    headers = await bearer(client, "trainer1")
-    pushed: list[dict] = []
+async def trainers_socket(client, headers: dict[str, str], on_job=None) -> socketio.AsyncClient:
     sio = socketio.AsyncClient(reconnection=False)
-    sio.on("job", lambda view: pushed.append(view), namespace="/trainers")
+    if on_job is not None:
+        sio.on("job", on_job, namespace="/trainers")
     await sio.connect(
         client.base,
         namespaces=["/trainers"],
@@ -315,6 +312,15 @@ async def test_a_training_followed_live_on_the_trainers_namespace(client, tmp_pa
         headers={"Origin": client.base},
         transports=["websocket"],
     )
+    return sio
+
+
+async def test_a_training_followed_live_on_the_trainers_namespace(client, tmp_path):
+    rasa_stand_in, _ = fake_rasa(tmp_path / "fake")
+    client.app[jobs_key].rasa = rasa_stand_in
+    headers = await bearer(client, "trainer1")
+    pushed: list[dict] = []
+    sio = await trainers_socket(client, headers, on_job=pushed.append)
     try:
         started = await client.post(
             "/api/v1/training/jobs", json={"kind": "finetune"}, headers=headers
@@ -342,18 +348,6 @@ async def test_a_training_followed_live_on_the_trainers_namespace(client, tmp_pa
         assert "Your Rasa model is trained" in log["log"]
     finally:
         await sio.disconnect()
-
-
-async def trainers_socket(client, headers: dict[str, str]) -> socketio.AsyncClient:
-    sio = socketio.AsyncClient(reconnection=False)
-    await sio.connect(
-        client.base,
-        namespaces=["/trainers"],
-        auth={"token": headers["Authorization"][7:]},
-        headers={"Origin": client.base},
-        transports=["websocket"],
-    )
-    return sio
 
 
 @pytest.mark.parametrize("change", [{"role": "agent"}, {"active": False}])
