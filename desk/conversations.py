@@ -24,6 +24,7 @@ from desk.lifecycle import QUEUE_PAYLOAD, RATING
 from desk.notes import Notes
 from desk.pseudonyms import pseudonym
 from desk.routing import workloads
+from desk.transfers import Transfers
 from desk.views import conversation_view, message_view
 from store.db import insert_if_absent
 from store.identities import identity_for, remembered_customer
@@ -39,7 +40,7 @@ from store.models import (
 log = logging.getLogger(__name__)
 
 
-class ConversationService(Notes, BotTurns):
+class ConversationService(Notes, Transfers, BotTurns):
     async def open(
         self,
         channel: str,
