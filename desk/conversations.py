@@ -11,19 +11,21 @@ import contextlib
 import logging
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 
 from bot.components.language import detect_language
 from desk import people
 from desk.access import may_view, supervises, visible_to
+from desk.analytics.episodes import FIRST_REPLY, episode_end, open_episode
 from desk.bot_turn import BotTurns
+from desk.clock import now
 from desk.errors import DeskError
 from desk.intake import Inbound, Received, Refusal
 from desk.journal import Outbox, State, _current, _remembered
 from desk.lifecycle import QUEUE_PAYLOAD, RATING
 from desk.notes import Notes
 from desk.pseudonyms import pseudonym
-from desk.routing import workloads
+from desk.routing import LEAVE_QUEUE_PAYLOAD, workloads
 from desk.transfers import Transfers
 from desk.views import conversation_view, message_view
 from store.db import insert_if_absent
@@ -32,7 +34,6 @@ from store.models import (
     Agent,
     AgentRole,
     Conversation,
-    Message,
     SenderKind,
     Team,
 )
@@ -217,7 +218,12 @@ class ConversationService(Notes, Transfers, BotTurns):
             # a person although none is online.
             rated = text in RATING and text in offered
             waits = text == QUEUE_PAYLOAD and text in offered and conversation.state == State.BOT
-            if not (rated or waits):
+            leaves = (
+                text == LEAVE_QUEUE_PAYLOAD
+                and text in offered
+                and conversation.state == State.QUEUED
+            )
+            if not (rated or waits or leaves):
                 await self._reopen_if_resolved(session, conversation, outbox)
             extra: dict[str, Any] = {"rating": RATING[text]} if rated else {}
             if attachment:
@@ -235,6 +241,8 @@ class ConversationService(Notes, Transfers, BotTurns):
             seq = message.seq
             if waits:
                 await self._queue(session, conversation, _remembered(conversation), outbox)
+            elif leaves:
+                await self._leave_queue(session, conversation, outbox)
             elif rated:
                 await self._rating(session, conversation, RATING[text], outbox)
             elif not text.strip():
@@ -276,14 +284,8 @@ class ConversationService(Notes, Transfers, BotTurns):
                     return message_view(existing), False
             if conversation.state != State.ASSIGNED or conversation.assigned_agent_id != agent.id:
                 raise DeskError("not_assigned", "Accept the conversation before replying.", 409)
-            first = not await session.scalar(
-                select(func.count())
-                .select_from(Message)
-                .where(
-                    Message.conversation_id == conversation_id,
-                    Message.sender == SenderKind.AGENT,
-                )
-            )
+            # The first reply of this queue episode ends the customer's wait.
+            episode = await open_episode(session, conversation_id)
             message = await self._append(
                 session,
                 conversation,
@@ -293,8 +295,14 @@ class ConversationService(Notes, Transfers, BotTurns):
                 client_message_id=client_message_id,
                 agent_id=agent.id,
             )
-            if first:
-                self._record(session, "first_agent_reply", conversation, agent_id=agent.id)
+            if episode is not None:
+                self._record(
+                    session,
+                    FIRST_REPLY,
+                    conversation,
+                    agent_id=agent.id,
+                    data=episode_end(episode, now()),
+                )
             outbox.conversation = conversation
             outbox.messages.append(message)
         await self._publish(outbox)

@@ -228,9 +228,13 @@ class Journal:
         agent_id: int | None = None,
         data: dict[str, Any] | None = None,
     ) -> None:
-        """Append a reporting event about the conversation (and its customer, if verified)."""
+        """Append a reporting event about the conversation (and its customer, if verified),
+        timed by this process's clock to the microsecond (the metrics measure waits of
+        seconds; the database's own `now()` is per second on SQLite, per transaction on
+        PostgreSQL)."""
         session.add(
             Event(
+                at=now(),
                 kind=kind,
                 conversation_id=conversation.id,
                 customer_id=conversation.customer_id,

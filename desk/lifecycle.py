@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from desk.access import may_act, supervises
+from desk.analytics.episodes import ABANDONED, HANDOFF, at_handoff, episode_end, open_episode
 from desk.clock import aware, now
 from desk.errors import DeskError
 from desk.journal import Outbox, State
@@ -120,10 +121,39 @@ class Lifecycle(Routing):
         ):
             return False
         self._remember_handoff(conversation, handoff)
-        self._record(session, "handoff", conversation, data=handoff)
+        self._record(session, HANDOFF, conversation, data={**handoff, **at_handoff(conversation)})
         await self._tell_position(session, conversation, outbox, "queued")
         outbox.state_changed = True
         # A conversation that jumps the queue moves the others back.
+        outbox.queues.add(conversation.team)
+        return True
+
+    async def _leave_queue(
+        self, session: AsyncSession, conversation: Conversation, outbox: Outbox
+    ) -> bool:
+        """The customer left the queue before an agent answered: resolved as abandoned,
+        with how long they waited (for the service level). False if an agent took the
+        conversation meanwhile."""
+        episode = await open_episode(session, conversation.id)
+        left_at = now()
+        if not await self._transition(
+            session,
+            conversation,
+            State.QUEUED,
+            None,
+            state=State.RESOLVED,
+            resolved_at=left_at,
+            resolution_reason=ABANDONED,
+            queue_position=None,
+        ):
+            return False
+        data: dict[str, Any] = {"how": "left"}
+        if episode is not None:
+            data.update(episode_end(episode, left_at))
+        self._record(session, ABANDONED, conversation, data=data)
+        await self._say(session, conversation, outbox, "left_queue")
+        outbox.state_changed = True
+        # The others waiting there move up.
         outbox.queues.add(conversation.team)
         return True
 

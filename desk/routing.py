@@ -22,6 +22,8 @@ from store.models import (
     SenderKind,
 )
 
+# The "stop waiting" button of every queue position message.
+LEAVE_QUEUE_PAYLOAD = "/leave_queue"
 RECENT_WAITS = 20
 
 
@@ -91,7 +93,17 @@ class Routing(Journal):
                 conversation,
                 SenderKind.SYSTEM,
                 text,
-                {"queue": {"position": position, "expected_wait_seconds": round(wait)}},
+                {
+                    "queue": {"position": position, "expected_wait_seconds": round(wait)},
+                    # The customer may stop waiting at any point (an abandon, for the
+                    # service level).
+                    "buttons": [
+                        {
+                            "title": self._system_text("leave_queue_button", lang),
+                            "payload": LEAVE_QUEUE_PAYLOAD,
+                        }
+                    ],
+                },
             )
         )
 

@@ -65,6 +65,11 @@ SYSTEM_TEXTS: dict[str, Pair] = {
     ),
     "callback_button": ("预约回电", "Call me back"),
     "wait_button": ("继续等待", "Keep waiting"),
+    "leave_queue_button": ("不等了", "Stop waiting"),
+    "left_queue": (
+        "好的,已为您取消排队。有需要随时给我留言。",
+        "OK, you've left the queue. Write to us any time.",
+    ),
     "bot_unavailable": (
         "智能客服暂时无法回复,正在为您转接人工客服。",
         "Our assistant can't answer right now, so I'm putting you through to an agent.",

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from desk.training.project import Project
+from tests.desk.test_conversations import service  # noqa: F401 (the service with a scripted bot)
 from tests.desk.training_project import copy_project
 
 

@@ -1,0 +1,190 @@
+"""Queue metrics: service level, speed of answer, abandonment and the longest wait,
+computed from the queue episodes' events (see `desk.analytics.episodes` and
+docs/metrics.md, where each is defined next to this query).
+
+An episode counts in the range its handoff falls in. It ends with the first agent
+reply (answered, after `wait_seconds`) or with the customer leaving the queue
+(abandoned, after `wait_seconds`); one with neither is still waiting, or was closed
+by staff without a reply (counted apart, in neither figure)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, model_validator
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from desk.analytics.episodes import ABANDONED, FIRST_REPLY, HANDOFF
+from desk.clock import aware
+from desk.errors import DeskError
+from desk.inputs import Body
+from store.models import Agent, AgentRole, Conversation, ConversationState, Event, Team
+
+READERS = (AgentRole.SUPERVISOR, AgentRole.ADMIN)
+CHANNELS = ("web", "wechat", "telegram", "app")
+# The widest range one request may ask for: the raw events are read, not rollups.
+MAX_DAYS = 92
+
+Name = Annotated[str, Field(min_length=1, max_length=32)]
+
+
+class QueueQuery(Body):
+    """`start` and `end` are days (both included) in `tz`, China time by default."""
+
+    start: date
+    end: date
+    tz: Annotated[str, Field(min_length=1, max_length=64)] = "Asia/Shanghai"
+    team: Name | None = None
+    channel: Name | None = None
+    refusals = {
+        "start": ("bad_range", "start and end are days, YYYY-MM-DD."),
+        "end": ("bad_range", "start and end are days, YYYY-MM-DD."),
+    }
+
+    @model_validator(mode="after")
+    def _in_order(self) -> QueueQuery:
+        if self.end < self.start:
+            raise DeskError("bad_range", "end is before start.", 400)
+        if (self.end - self.start).days + 1 > MAX_DAYS:
+            raise DeskError("bad_range", f"A range is at most {MAX_DAYS} days.", 400)
+        return self
+
+    def zone(self) -> ZoneInfo:
+        try:
+            return ZoneInfo(self.tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise DeskError("bad_timezone", f"There is no time zone {self.tz!r}.", 400) from None
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        """The range as instants: from the start day's midnight to the end day's next."""
+        zone = self.zone()
+        first = datetime.combine(self.start, time(), zone)
+        return first, datetime.combine(self.end + timedelta(days=1), time(), zone)
+
+
+@dataclass(frozen=True)
+class Targets:
+    """The service level's target answer time and the short-abandon threshold."""
+
+    answer_seconds: float = 20.0
+    short_abandon_seconds: float = 5.0
+
+
+def check_reader(agent: Agent) -> None:
+    if agent.role not in READERS:
+        raise DeskError("forbidden", "Only supervisors and admins see the queue figures.", 403)
+
+
+def percentile(values: list[float], share: float) -> float | None:
+    """The nearest-rank percentile: the smallest value with at least `share` of the
+    values at or below it."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+async def check_filters(session: AsyncSession, query: QueueQuery) -> None:
+    """Unknown filter values are refused, not answered with zeros."""
+    query.zone()
+    if query.channel is not None and query.channel not in CHANNELS:
+        raise DeskError("unknown_channel", f"There is no channel {query.channel!r}.", 400)
+    if query.team is not None and (
+        await session.scalar(select(Team.id).where(Team.code == query.team)) is None
+    ):
+        raise DeskError("unknown_team", f"There is no team {query.team!r}.", 400)
+
+
+async def queue_metrics(
+    sessions: async_sessionmaker[AsyncSession],
+    reader: Agent,
+    query: QueueQuery,
+    targets: Targets = Targets(),
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    check_reader(reader)
+    start, end = query.bounds()
+    # Compared as UTC: SQLite keeps times as text without their zone.
+    since, until = start.astimezone(UTC), end.astimezone(UTC)
+    async with sessions() as session:
+        await check_filters(session, query)
+        handoffs = [
+            event
+            for event in await session.scalars(
+                select(Event)
+                .where(Event.kind == HANDOFF, Event.at >= since, Event.at < until)
+                .order_by(Event.id)
+            )
+            if (query.team is None or event.data.get("team") == query.team)
+            and (query.channel is None or event.data.get("channel") == query.channel)
+        ]
+        ends: dict[int, Event] = {}
+        if handoffs:
+            conversations = {event.conversation_id for event in handoffs}
+            for event in await session.scalars(
+                select(Event).where(
+                    Event.kind.in_((FIRST_REPLY, ABANDONED)),
+                    Event.conversation_id.in_(conversations),
+                    Event.id > handoffs[0].id,
+                )
+            ):
+                ends.setdefault(int(event.data.get("handoff_id") or 0), event)
+        waiting = {
+            conversation_id: aware(queued_at)
+            for conversation_id, queued_at in await session.execute(
+                select(Conversation.id, Conversation.queued_at).where(
+                    Conversation.state == ConversationState.QUEUED,
+                    Conversation.id.in_({event.conversation_id for event in handoffs}),
+                )
+            )
+            if queued_at is not None
+        }
+    answered: list[float] = []
+    abandoned: list[float] = []
+    still_waiting: list[float] = []
+    for handoff in handoffs:
+        ended = ends.get(handoff.id)
+        if ended is None:
+            if handoff.conversation_id in waiting:
+                still_waiting.append(
+                    ((at or datetime.now(start.tzinfo)) - aware(handoff.at)).total_seconds()
+                )
+            continue
+        wait = float(ended.data.get("wait_seconds") or 0.0)
+        (answered if ended.kind == FIRST_REPLY else abandoned).append(wait)
+    within = sum(1 for wait in answered if wait <= targets.answer_seconds)
+    short = sum(1 for wait in abandoned if wait < targets.short_abandon_seconds)
+    counted = len(answered) + len(abandoned) - short
+    waits = answered + abandoned
+    return {
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "team": query.team,
+        "channel": query.channel,
+        "target_seconds": targets.answer_seconds,
+        "short_abandon_seconds": targets.short_abandon_seconds,
+        "handoffs": len(handoffs),
+        "answered": len(answered),
+        "answered_within_target": within,
+        "abandoned": len(abandoned),
+        "short_abandons": short,
+        "waiting": len(still_waiting),
+        "closed_unanswered": len(handoffs) - len(answered) - len(abandoned) - len(still_waiting),
+        "service_level": _ratio(within, counted),
+        "abandon_rate": _ratio(len(abandoned) - short, counted),
+        "asa": {
+            "mean": round(sum(answered) / len(answered), 3) if answered else None,
+            "p50": percentile(answered, 0.5),
+            "p90": percentile(answered, 0.9),
+        },
+        "longest_wait_seconds": max(waits + still_waiting) if waits or still_waiting else None,
+    }
