@@ -15,6 +15,7 @@ from aiohttp import web
 
 from console import (
     admin,
+    analytics_api,
     api,
     audit_pages,
     casework_api,
@@ -96,6 +97,7 @@ def install(
         models_api.routes,
         models_pages.routes,
         audit_pages.routes,
+        analytics_api.routes,
     ):
         app.add_routes(table)
     return agents

@@ -160,6 +160,12 @@ class Settings(BaseSettings):
     service_hours: str = Field(default="09:00-21:00", pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")
     service_timezone: str = "Asia/Shanghai"
 
+    # The queue's service level: handoffs answered by an agent within this many
+    # seconds, out of those answered and those who left after the short-abandon
+    # threshold (docs/metrics.md).
+    service_level_target_seconds: float = Field(default=20.0, gt=0)
+    short_abandon_seconds: float = Field(default=5.0, ge=0)
+
     def service_window(self) -> tuple[time, time]:
         opening, closing = (part.strip() for part in self.service_hours.split("-"))
         return _clock(opening), _clock(closing)

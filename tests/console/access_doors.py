@@ -336,6 +336,10 @@ API_DOORS = [
     Door("GET", JOB_API + "/log", only(200, 403, *TRAINERS)),
     Door("POST", JOB_API + "/cancel", only(409, 403, *TRAINERS), body=lambda r: {}),
     Door("GET", "/api/v1/training/models", only(200, 403, *MODEL_READERS)),
+    # The supervisors' figures.
+    Door(
+        "GET", "/api/v1/analytics/queue?start=2026-12-01&end=2026-12-07", only(200, 403, *MANAGERS)
+    ),
     # The audit log: whoever reads the models reads every trainer's act.
     Door("GET", "/api/v1/training/changes", only(200, 403, *MODEL_READERS)),
     Door(

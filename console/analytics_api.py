@@ -1,0 +1,26 @@
+"""The supervisors' figures over the JSON API (`/api/v1/analytics/...`): supervisors
+and admins only. Each figure is defined in docs/metrics.md next to its query in
+`desk.analytics`."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from console import api
+from console.keys import sessions_key, settings_key
+from desk.analytics.queue import QueueQuery, Targets, queue_metrics
+from desk.inputs import read
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/v1/analytics/queue", name="api_analytics_queue")
+async def queue(request: web.Request) -> web.Response:
+    """Service level, speed of answer and abandonment for `start`..`end` (days, in
+    `tz`, China time by default), optionally of one `team` or `channel`."""
+    reader = api.current_agent(request)
+    settings = request.app[settings_key]
+    query = read(QueueQuery, dict(request.query))
+    targets = Targets(settings.service_level_target_seconds, settings.short_abandon_seconds)
+    figures = await queue_metrics(request.app[sessions_key], reader, query, targets)
+    return web.json_response(figures)
