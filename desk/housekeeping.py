@@ -1,4 +1,5 @@
-"""The periodic work of every console process: keep connected agents marked present, return the
+"""The periodic work of every console process: keep connected agents marked present (and
+mark offline those nobody has heard from), return the
 conversations of agents who did not come back, answer the customer messages the bot
 owes an answer to that nobody is answering (their process died), hand queued conversations to
 agents with room, write customers' acknowledgements that waited, push reminders of callbacks
@@ -30,6 +31,7 @@ async def run_once(
     # Changes made through another process reach the consoles connected to this one.
     await hub.recheck()
     await service.heartbeat(hub.connected_agents())
+    await service.lapse_presence(now)
     await service.requeue_absent(grace_seconds, now)
     # Answered in the background: a slow bot holds up no other step.
     await service.answer_owed(now)

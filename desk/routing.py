@@ -8,7 +8,10 @@ one puts them back at its next heartbeat."""
 
 from __future__ import annotations
 
-from sqlalchemy import and_, case, func, or_, select, update
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -19,12 +22,14 @@ from store.models import (
     Agent,
     AgentRole,
     Conversation,
+    Event,
     SenderKind,
 )
 
 # The "stop waiting" button of every queue position message.
 LEAVE_QUEUE_PAYLOAD = "/leave_queue"
 RECENT_WAITS = 20
+PRESENCE = "presence"
 
 
 class Routing(Journal):
@@ -167,19 +172,27 @@ class Routing(Journal):
         return max(average, 1.0) * position / answering
 
     async def _store_presence(self, agent_id: int, presence: str) -> None:
+        at = now()
         async with self.sessions.begin() as session:
+            previous = await session.scalar(select(Agent.presence).where(Agent.id == agent_id))
             await session.execute(
-                update(Agent)
-                .where(Agent.id == agent_id)
-                .values(presence=presence, presence_at=now())
+                update(Agent).where(Agent.id == agent_id).values(presence=presence, presence_at=at)
             )
+            if previous is not None and previous != presence:
+                _presence_changed(session, agent_id, presence, previous, at)
 
     async def mark_all_offline(self) -> None:
+        at = now()
         async with self.sessions.begin() as session:
+            found = await session.execute(
+                select(Agent.id, Agent.presence).where(Agent.presence != "offline")
+            )
+            for agent_id, previous in found.all():
+                _presence_changed(session, agent_id, "offline", previous, at)
             await session.execute(
                 update(Agent)
                 .where(Agent.presence != "offline")
-                .values(presence="offline", presence_at=now())
+                .values(presence="offline", presence_at=at)
             )
 
     async def heartbeat(self, agent_ids: list[int]) -> None:
@@ -187,15 +200,65 @@ class Routing(Journal):
         again if another process, whose socket of theirs closed, marked them offline."""
         if not agent_ids:
             return
+        at = now()
         async with self.sessions.begin() as session:
-            await session.execute(
+            # Conditional, so that of two processes heart-beating at once one records it.
+            back = await session.scalars(
                 update(Agent)
-                .where(Agent.id.in_(agent_ids))
-                .values(
-                    presence_at=now(),
-                    presence=case((Agent.presence == "offline", "online"), else_=Agent.presence),
+                .where(Agent.id.in_(agent_ids), Agent.presence == "offline")
+                .values(presence="online", presence_at=at)
+                .returning(Agent.id)
+            )
+            for agent_id in back.all():
+                _presence_changed(session, agent_id, "online", "offline", at)
+            await session.execute(
+                update(Agent).where(Agent.id.in_(agent_ids)).values(presence_at=at)
+            )
+
+    async def lapse_presence(self, at: datetime | None = None) -> int:
+        """Agents no process has heard from for `presence_ttl` are offline from the
+        moment they lapsed (their timeline says so, for the time-online figures); a
+        console of theirs that comes back puts them online at its next heartbeat.
+        Returns how many lapsed."""
+        at = at or now()
+        lapsed = 0
+        async with self.sessions.begin() as session:
+            stale = await session.execute(
+                select(Agent.id, Agent.presence, Agent.presence_at).where(
+                    Agent.presence != "offline", Agent.presence_at < at - self.presence_ttl
                 )
             )
+            for agent_id, previous, heard in stale.all():
+                changed = await session.execute(
+                    update(Agent)
+                    .where(
+                        Agent.id == agent_id,
+                        Agent.presence == previous,
+                        Agent.presence_at == heard,
+                    )
+                    .values(presence="offline")
+                    .execution_options(synchronize_session=False)
+                )
+                if changed.rowcount == 1:  # type: ignore[attr-defined]
+                    lapse = aware(heard) + self.presence_ttl
+                    _presence_changed(session, agent_id, "offline", previous, lapse, lapsed=True)
+                    lapsed += 1
+        return lapsed
+
+
+def _presence_changed(
+    session: AsyncSession, agent_id: int, presence: str, previous: str, at: datetime, **more: Any
+) -> None:
+    """The agent status timeline: one event per change (occupancy and time online
+    are read from it)."""
+    session.add(
+        Event(
+            at=at,
+            kind=PRESENCE,
+            agent_id=agent_id,
+            data={"presence": presence, "previous": previous, **more},
+        )
+    )
 
 
 async def workloads(session: AsyncSession, agent_id: int | None = None) -> dict[int, int]:
