@@ -8,6 +8,7 @@ from aiohttp import web
 
 from console import api
 from console.keys import sessions_key, settings_key
+from desk.analytics.agents import agent_metrics
 from desk.analytics.queue import QueueQuery, Targets, queue_metrics
 from desk.inputs import read
 
@@ -24,3 +25,14 @@ async def queue(request: web.Request) -> web.Response:
     targets = Targets(settings.service_level_target_seconds, settings.short_abandon_seconds)
     figures = await queue_metrics(request.app[sessions_key], reader, query, targets)
     return web.json_response(figures)
+
+
+@routes.get("/api/v1/analytics/agents", name="api_analytics_agents")
+async def agents(request: web.Request) -> web.Response:
+    """Per agent and per team: time online and away, handling time, occupancy,
+    concurrency, handled, handle time and service level, for `start`..`end`."""
+    reader = api.current_agent(request)
+    settings = request.app[settings_key]
+    query = read(QueueQuery, dict(request.query))
+    targets = Targets(settings.service_level_target_seconds, settings.short_abandon_seconds)
+    return web.json_response(await agent_metrics(request.app[sessions_key], reader, query, targets))

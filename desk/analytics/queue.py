@@ -75,6 +75,9 @@ class Targets:
     short_abandon_seconds: float = 5.0
 
 
+DEFAULT_TARGETS = Targets()
+
+
 def check_reader(agent: Agent) -> None:
     if agent.role not in READERS:
         raise DeskError("forbidden", "Only supervisors and admins see the queue figures.", 403)
@@ -108,7 +111,7 @@ async def queue_metrics(
     sessions: async_sessionmaker[AsyncSession],
     reader: Agent,
     query: QueueQuery,
-    targets: Targets = Targets(),
+    targets: Targets = DEFAULT_TARGETS,
     at: datetime | None = None,
 ) -> dict[str, Any]:
     check_reader(reader)

@@ -1,0 +1,262 @@
+"""Agent figures: time signed in (from the status timeline), handling time and
+concurrency (from who held each conversation when), occupancy, conversations
+handled, average handle time and each agent's own service level; per agent and per
+team (see docs/metrics.md, where each is defined next to this query).
+
+A conversation is held by an agent from its `assigned` event to the next
+`resolved`, `transferred`, `requeued` or `assigned` of that conversation. Holds
+that began up to `LOOKBACK` before the range are seen; older ones are not."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from desk.analytics.episodes import FIRST_REPLY
+from desk.analytics.queue import (
+    DEFAULT_TARGETS,
+    QueueQuery,
+    Targets,
+    check_filters,
+    check_reader,
+    percentile,
+)
+from desk.clock import aware
+from desk.errors import DeskError
+from store.models import Agent, AgentRole, Event
+
+LOOKBACK = timedelta(days=1)
+PRESENCE = "presence"
+HOLD_ENDS = ("resolved", "transferred", "requeued", "abandoned")
+SIGNED_IN = ("online", "away")
+
+Interval = tuple[datetime, datetime]
+
+
+@dataclass
+class _Agent:
+    agent: Agent
+    presence: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    signed_in: list[Interval] = field(default_factory=list)
+    holds: list[Interval] = field(default_factory=list)
+    handled: int = 0
+    handle_times: list[float] = field(default_factory=list)
+    answered: int = 0
+    answered_within: int = 0
+
+
+def _clip(start: datetime, end: datetime, low: datetime, high: datetime) -> Interval | None:
+    start, end = max(start, low), min(end, high)
+    return (start, end) if end > start else None
+
+
+def _union(intervals: list[Interval]) -> list[Interval]:
+    merged: list[Interval] = []
+    for start, end in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _length(intervals: list[Interval]) -> float:
+    return sum((end - start).total_seconds() for start, end in intervals)
+
+
+def _overlap(first: list[Interval], second: list[Interval]) -> float:
+    total = 0.0
+    for a_start, a_end in _union(first):
+        for b_start, b_end in _union(second):
+            clipped = _clip(a_start, a_end, b_start, b_end)
+            if clipped:
+                total += (clipped[1] - clipped[0]).total_seconds()
+    return total
+
+
+def _ratio(part: float, whole: float) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+async def _timeline(
+    session: AsyncSession, agents: dict[int, _Agent], since: datetime, until: datetime
+) -> None:
+    """Time per status in the range, and the signed-in intervals, per agent."""
+    before = (
+        select(Event.agent_id, func.max(Event.id))
+        .where(Event.kind == PRESENCE, Event.at < since, Event.agent_id.in_(agents))
+        .group_by(Event.agent_id)
+    )
+    last_ids = [event_id for _, event_id in await session.execute(before)]
+    status = {agent_id: "offline" for agent_id in agents}
+    for event in await session.scalars(select(Event).where(Event.id.in_(last_ids))):
+        status[event.agent_id or 0] = str(event.data.get("presence"))
+    changes = await session.scalars(
+        select(Event)
+        .where(
+            Event.kind == PRESENCE,
+            Event.at >= since,
+            Event.at < until,
+            Event.agent_id.in_(agents),
+        )
+        .order_by(Event.at, Event.id)
+    )
+    mark = {agent_id: since for agent_id in agents}
+
+    def spend(agent_id: int, at: datetime) -> None:
+        """The agent was in their status from the last change until `at`."""
+        row, began = agents[agent_id], mark[agent_id]
+        row.presence[status[agent_id]] += (at - began).total_seconds()
+        if status[agent_id] in SIGNED_IN and at > began:
+            row.signed_in.append((began, at))
+        mark[agent_id] = at
+
+    for event in changes:
+        agent_id = event.agent_id or 0
+        spend(agent_id, aware(event.at))
+        status[agent_id] = str(event.data.get("presence"))
+    for agent_id in agents:
+        spend(agent_id, until)
+
+
+async def _holds(
+    session: AsyncSession, agents: dict[int, _Agent], since: datetime, until: datetime
+) -> None:
+    """Who held each conversation when, clipped to the range; the conversations each
+    agent resolved in it and how long from the episode's first reply."""
+    events = await session.scalars(
+        select(Event)
+        .where(
+            Event.kind.in_(("assigned", FIRST_REPLY, *HOLD_ENDS)),
+            Event.at >= since - LOOKBACK,
+            Event.at < until,
+        )
+        .order_by(Event.id)
+    )
+    holder: dict[int, tuple[int, datetime]] = {}
+    replied: dict[int, datetime] = {}
+    for event in events:
+        conversation, at = event.conversation_id or 0, aware(event.at)
+        if event.kind == FIRST_REPLY:
+            replied[conversation] = at
+            continue
+        held = holder.pop(conversation, None)
+        if held is not None and held[0] in agents:
+            clipped = _clip(held[1], at, since, until)
+            if clipped:
+                agents[held[0]].holds.append(clipped)
+        if event.kind == "assigned" and event.agent_id is not None:
+            holder[conversation] = (event.agent_id, at)
+        if (
+            event.kind == "resolved"
+            and event.data.get("by") == "agent"
+            and event.agent_id in agents
+            and at >= since
+        ):
+            agents[event.agent_id].handled += 1
+            if conversation in replied:
+                agents[event.agent_id].handle_times.append(
+                    (at - replied[conversation]).total_seconds()
+                )
+    for agent_id, start in holder.values():
+        if agent_id in agents:
+            clipped = _clip(start, until, since, until)
+            if clipped:
+                agents[agent_id].holds.append(clipped)
+
+
+async def _answers(
+    session: AsyncSession,
+    agents: dict[int, _Agent],
+    since: datetime,
+    until: datetime,
+    targets: Targets,
+) -> None:
+    """Each agent's first replies in the range, and how many within the target."""
+    replies = await session.scalars(
+        select(Event).where(
+            Event.kind == FIRST_REPLY,
+            Event.at >= since,
+            Event.at < until,
+            Event.agent_id.in_(agents),
+        )
+    )
+    for reply in replies:
+        found = agents[reply.agent_id or 0]
+        found.answered += 1
+        if float(reply.data.get("wait_seconds") or 0) <= targets.answer_seconds:
+            found.answered_within += 1
+
+
+def _figures(rows: list[_Agent]) -> dict[str, Any]:
+    signed_in = sum(_length(row.signed_in) for row in rows)
+    holds = [interval for row in rows for interval in row.holds]
+    handling = sum(_length(_union(row.holds)) for row in rows)
+    busy = sum(_overlap(row.holds, row.signed_in) for row in rows)
+    times = [seconds for row in rows for seconds in row.handle_times]
+    answered = sum(row.answered for row in rows)
+    return {
+        "online_seconds": round(sum(row.presence["online"] for row in rows), 3),
+        "away_seconds": round(sum(row.presence["away"] for row in rows), 3),
+        "signed_in_seconds": round(signed_in, 3),
+        "handling_seconds": round(handling, 3),
+        "occupancy": _ratio(busy, signed_in),
+        "concurrency": _ratio(_length(holds), handling),
+        "handled": sum(row.handled for row in rows),
+        "aht": {
+            "mean": round(sum(times) / len(times), 3) if times else None,
+            "p50": percentile(times, 0.5),
+            "p90": percentile(times, 0.9),
+        },
+        "answered": answered,
+        "service_level": _ratio(sum(row.answered_within for row in rows), answered),
+    }
+
+
+async def agent_metrics(
+    sessions: async_sessionmaker[AsyncSession],
+    reader: Agent,
+    query: QueueQuery,
+    targets: Targets = DEFAULT_TARGETS,
+) -> dict[str, Any]:
+    """Per agent (those who take conversations, of `query.team` if given) and per team."""
+    check_reader(reader)
+    if query.channel is not None:
+        raise DeskError("bad_filter", "Agent figures are per agent and team, not channel.", 400)
+    start, end = query.bounds()
+    since, until = start.astimezone(UTC), end.astimezone(UTC)
+    async with sessions() as session:
+        await check_filters(session, query)
+        chosen = select(Agent).where(Agent.role.in_((AgentRole.AGENT, AgentRole.SUPERVISOR)))
+        if query.team is not None:
+            chosen = chosen.where(Agent.team == query.team)
+        agents = {a.id: _Agent(a) for a in await session.scalars(chosen.order_by(Agent.id))}
+        if agents:
+            await _timeline(session, agents, since, until)
+            await _holds(session, agents, since, until)
+            await _answers(session, agents, since, until, targets)
+    teams: dict[str, list[_Agent]] = defaultdict(list)
+    for row in agents.values():
+        teams[row.agent.team].append(row)
+    return {
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "team": query.team,
+        "target_seconds": targets.answer_seconds,
+        "agents": [
+            {
+                "id": row.agent.id,
+                "username": row.agent.username,
+                "display_name": row.agent.display_name,
+                "team": row.agent.team,
+                **_figures([row]),
+            }
+            for row in agents.values()
+        ],
+        "teams": [{"team": team, **_figures(rows)} for team, rows in sorted(teams.items())],
+    }
