@@ -9,6 +9,7 @@ from aiohttp import web
 from console import api
 from console.keys import sessions_key, settings_key
 from desk.analytics.agents import agent_metrics
+from desk.analytics.bot import bot_metrics
 from desk.analytics.queue import QueueQuery, Targets, queue_metrics
 from desk.inputs import read
 
@@ -36,3 +37,12 @@ async def agents(request: web.Request) -> web.Response:
     query = read(QueueQuery, dict(request.query))
     targets = Targets(settings.service_level_target_seconds, settings.short_abandon_seconds)
     return web.json_response(await agent_metrics(request.app[sessions_key], reader, query, targets))
+
+
+@routes.get("/api/v1/analytics/bot", name="api_analytics_bot")
+async def bot(request: web.Request) -> web.Response:
+    """Bot sessions for `start`..`end`: containment, durable containment, handoffs by
+    reason, the fallback rate and the top intents, optionally of one `channel`."""
+    reader = api.current_agent(request)
+    query = read(QueueQuery, dict(request.query))
+    return web.json_response(await bot_metrics(request.app[sessions_key], reader, query))

@@ -1,0 +1,261 @@
+"""Bot figures: containment and durable containment of bot sessions, handoffs by
+reason, the fallback rate and the top intents (see docs/metrics.md, where each is
+defined next to this query).
+
+A **bot session** begins with a conversation's `created` or `reopened` event and
+ends with the first of: a `handoff` or `handoff_deferred` (handed over), a
+`resolved` by the bot (seen off), or the customer's silence for `idle` after their
+last message in it (left). Its **topic** is the first intent it parsed that is not
+small talk (a FAQ question's topic is `faq/<topic>`)."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from desk.analytics.queue import QueueQuery, check_filters, check_reader
+from desk.clock import aware, now
+from desk.errors import DeskError
+from store.models import Agent, Conversation, Event, Message, SenderKind
+from store.workbench import ParsedMessage
+
+STARTS = ("created", "reopened")
+HANDED_OVER = ("handoff", "handoff_deferred")
+SMALL_TALK = {
+    "greet",
+    "goodbye",
+    "thank",
+    "affirm",
+    "deny",
+    "bot_challenge",
+    "inform",
+    "out_of_scope",
+    "nlu_fallback",
+}
+TOP_INTENTS = 10
+
+
+@dataclass(frozen=True)
+class Windows:
+    """How long a customer's silence ends a bot session, and how soon coming back on
+    the same topic undoes its containment."""
+
+    idle: timedelta = timedelta(minutes=30)
+    durable: timedelta = timedelta(hours=24)
+
+
+DEFAULT_WINDOWS = Windows()
+
+
+@dataclass
+class Session:
+    conversation_id: int
+    who: str  # the verified customer, or else the conversation
+    start: datetime
+    end: datetime | None = None
+    outcome: str = "open"  # handed_over, seen_off, left or open
+    reason: str | None = None
+    said: list[datetime] = field(default_factory=list)
+    parsed: list[ParsedMessage] = field(default_factory=list)
+
+    def topic(self) -> str | None:
+        for row in self.parsed:
+            label = row.faq_topic if row.intent == "faq" and row.faq_topic else row.intent
+            if not row.fallback and label not in SMALL_TALK:
+                return label
+        return None
+
+    def mid_form(self) -> bool:
+        """The bot was waiting for a form's answer when the customer went quiet."""
+        return bool(self.parsed and self.parsed[-1].awaiting)
+
+
+def _sessions(
+    events: list[Event],
+    said: dict[int, list[datetime]],
+    parsed: dict[int, list[ParsedMessage]],
+    who: dict[int, str],
+    windows: Windows,
+    at: datetime,
+) -> list[Session]:
+    """Every conversation's events (in id order) cut into bot sessions."""
+    found: list[Session] = []
+    current: dict[int, Session] = {}
+    for event in events:
+        conversation = event.conversation_id or 0
+        moment = aware(event.at)
+        if event.kind in STARTS:
+            current[conversation] = Session(conversation, who[conversation], moment)
+            found.append(current[conversation])
+            continue
+        session = current.pop(conversation, None)
+        if session is None:
+            continue
+        if event.kind in HANDED_OVER:
+            session.outcome, session.reason = "handed_over", str(event.data.get("reason") or "")
+        elif event.kind == "resolved" and event.data.get("by") == "bot":
+            session.outcome = "seen_off"
+        else:
+            current[conversation] = session  # an agent's resolve ends no bot session
+            continue
+        session.end = moment
+    for session in found:
+        later = [s.start for s in found if s.conversation_id == session.conversation_id]
+        until = min((t for t in later if t > session.start), default=None)
+        last = session.end or until
+        session.said = [
+            t for t in said.get(session.conversation_id, []) if session.start <= t < (last or at)
+        ]
+        session.parsed = [
+            row
+            for row in parsed.get(session.conversation_id, [])
+            if session.start <= aware(row.at) <= (last or at)
+        ]
+        if session.outcome == "open":
+            quiet = (session.said[-1] if session.said else session.start) + windows.idle
+            if quiet <= at:
+                session.outcome, session.end = "left", quiet
+    return found
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+async def _read(
+    session: AsyncSession, query: QueueQuery, since: datetime, until: datetime, windows: Windows
+) -> tuple[list[Event], dict[int, list[datetime]], dict[int, list[ParsedMessage]], dict]:
+    """What the sessions are cut from: those starting in the range, and those of the
+    same customers (or conversations) up to `durable` after it, to see who came back."""
+    horizon = until + windows.durable + windows.idle
+    chosen = select(Conversation.id, Conversation.customer_id)
+    if query.channel is not None:
+        chosen = chosen.where(Conversation.channel == query.channel)
+    starting = select(Event.conversation_id).where(
+        Event.kind.in_(STARTS), Event.at >= since, Event.at < until
+    )
+    rows = list((await session.execute(chosen.where(Conversation.id.in_(starting)))).all())
+    customers = {customer for _, customer in rows if customer is not None}
+    if customers:
+        rows += (await session.execute(chosen.where(Conversation.customer_id.in_(customers)))).all()
+    who = {
+        conversation: f"customer:{customer}" if customer else f"conversation:{conversation}"
+        for conversation, customer in rows
+    }
+    events = list(
+        await session.scalars(
+            select(Event)
+            .where(
+                Event.conversation_id.in_(who),
+                Event.kind.in_((*STARTS, *HANDED_OVER, "resolved")),
+                Event.at >= since,
+                Event.at < horizon,
+            )
+            .order_by(Event.id)
+        )
+    )
+    said: dict[int, list[datetime]] = defaultdict(list)
+    for conversation, written in await session.execute(
+        select(Message.conversation_id, Message.created_at)
+        .where(
+            Message.conversation_id.in_(who),
+            Message.sender == SenderKind.CUSTOMER,
+            Message.created_at >= since,
+            Message.created_at < horizon,
+        )
+        .order_by(Message.conversation_id, Message.seq)
+    ):
+        said[conversation].append(aware(written))
+    parsed: dict[int, list[ParsedMessage]] = defaultdict(list)
+    for row in await session.scalars(
+        select(ParsedMessage)
+        .where(
+            ParsedMessage.conversation_id.in_(who),
+            ParsedMessage.at >= since,
+            ParsedMessage.at < horizon,
+        )
+        .order_by(ParsedMessage.conversation_id, ParsedMessage.seq)
+    ):
+        parsed[row.conversation_id].append(row)
+    return events, said, parsed, who
+
+
+async def bot_metrics(
+    sessions: async_sessionmaker[AsyncSession],
+    reader: Agent,
+    query: QueueQuery,
+    windows: Windows = DEFAULT_WINDOWS,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    check_reader(reader)
+    if query.team is not None:
+        raise DeskError("bad_filter", "Bot figures are per channel, not team.", 400)
+    start, end = query.bounds()
+    since, until = start.astimezone(UTC), end.astimezone(UTC)
+    at = at or now()
+    async with sessions() as session:
+        await check_filters(session, query)
+        events, said, parsed, who = await _read(session, query, since, until, windows)
+    everything = _sessions(events, said, parsed, who, windows, at)
+    counted = [s for s in everything if since <= s.start < until]
+    finished = [s for s in counted if s.outcome != "open"]
+    contained = [
+        s for s in finished if s.outcome == "seen_off" or (s.outcome == "left" and not s.mid_form())
+    ]
+    durable = [s for s in contained if not _came_back(s, everything, windows)]
+    handed = [s for s in finished if s.outcome == "handed_over"]
+    messages = [row for s in counted for row in s.parsed]
+    intents = Counter(
+        row.faq_topic if row.intent == "faq" and row.faq_topic else row.intent
+        for row in messages
+        if not row.fallback
+    )
+    return {
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "channel": query.channel,
+        "idle_minutes": windows.idle.total_seconds() / 60,
+        "durable_hours": windows.durable.total_seconds() / 3600,
+        "sessions": len(counted),
+        "open": len(counted) - len(finished),
+        "finished": len(finished),
+        "seen_off": sum(1 for s in finished if s.outcome == "seen_off"),
+        "left": sum(1 for s in finished if s.outcome == "left"),
+        "left_mid_form": sum(1 for s in finished if s.outcome == "left" and s.mid_form()),
+        "handed_over": len(handed),
+        "contained": len(contained),
+        "containment": _ratio(len(contained), len(finished)),
+        "durably_contained": len(durable),
+        "durable_containment": _ratio(len(durable), len(finished)),
+        "handoff_rate": _ratio(len(handed), len(finished)),
+        "handoffs_by_reason": dict(sorted(Counter(s.reason or "" for s in handed).items())),
+        "parsed_messages": len(messages),
+        "fallbacks": sum(1 for row in messages if row.fallback),
+        "fallback_rate": _ratio(sum(1 for row in messages if row.fallback), len(messages)),
+        "top_intents": [
+            {"intent": intent, "count": count}
+            for intent, count in sorted(intents.items(), key=lambda item: (-item[1], item[0]))[
+                :TOP_INTENTS
+            ]
+        ],
+    }
+
+
+def _came_back(contained: Session, everything: list[Session], windows: Windows) -> bool:
+    """The same customer (or conversation) began another session on the same topic
+    within `durable` after this one ended."""
+    topic = contained.topic()
+    if topic is None or contained.end is None:
+        return False
+    return any(
+        other is not contained
+        and other.who == contained.who
+        and contained.end <= other.start <= contained.end + windows.durable
+        and other.topic() == topic
+        for other in everything
+    )
