@@ -11,6 +11,7 @@ from console.keys import sessions_key, settings_key
 from desk.analytics.agents import agent_metrics
 from desk.analytics.bot import bot_metrics
 from desk.analytics.queue import QueueQuery, Targets, queue_metrics
+from desk.analytics.resolution import resolution_metrics
 from desk.inputs import read
 
 routes = web.RouteTableDef()
@@ -46,3 +47,11 @@ async def bot(request: web.Request) -> web.Response:
     reader = api.current_agent(request)
     query = read(QueueQuery, dict(request.query))
     return web.json_response(await bot_metrics(request.app[sessions_key], reader, query))
+
+
+@routes.get("/api/v1/analytics/resolution", name="api_analytics_resolution")
+async def resolution(request: web.Request) -> web.Response:
+    """First-contact resolution of the conversations resolved in `start`..`end`."""
+    reader = api.current_agent(request)
+    query = read(QueueQuery, dict(request.query))
+    return web.json_response(await resolution_metrics(request.app[sessions_key], reader, query))

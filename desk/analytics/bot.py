@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from desk.analytics.queue import QueueQuery, check_filters, check_reader
@@ -57,6 +57,7 @@ class Session:
     conversation_id: int
     who: str  # the verified customer, or else the conversation
     start: datetime
+    channel: str = ""
     end: datetime | None = None
     outcome: str = "open"  # handed_over, seen_off, left or open
     reason: str | None = None
@@ -127,26 +128,34 @@ def _ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-async def _read(
-    session: AsyncSession, query: QueueQuery, since: datetime, until: datetime, windows: Windows
-) -> tuple[list[Event], dict[int, list[datetime]], dict[int, list[ParsedMessage]], dict]:
-    """What the sessions are cut from: those starting in the range, and those of the
-    same customers (or conversations) up to `durable` after it, to see who came back."""
-    horizon = until + windows.durable + windows.idle
-    chosen = select(Conversation.id, Conversation.customer_id)
-    if query.channel is not None:
-        chosen = chosen.where(Conversation.channel == query.channel)
-    starting = select(Event.conversation_id).where(
-        Event.kind.in_(STARTS), Event.at >= since, Event.at < until
-    )
-    rows = list((await session.execute(chosen.where(Conversation.id.in_(starting)))).all())
-    customers = {customer for _, customer in rows if customer is not None}
+async def read_sessions(
+    session: AsyncSession,
+    seed: Select[tuple[int | None]],
+    channel: str | None,
+    since: datetime,
+    horizon: datetime,
+    windows: Windows,
+    at: datetime,
+) -> list[Session]:
+    """The bot sessions from `since` to `horizon` of the conversations `seed` selects
+    (of `channel`, if given), and of every conversation of the same verified
+    customers, to see who came back."""
+    chosen = select(Conversation.id, Conversation.customer_id, Conversation.channel)
+    seeded = chosen.where(Conversation.id.in_(seed))
+    if channel is not None:
+        seeded = seeded.where(Conversation.channel == channel)
+    rows = list((await session.execute(seeded)).all())
+    # Coming back counts on any channel: the same customer's other conversations.
+    customers = {customer for _, customer, _ in rows if customer is not None}
     if customers:
-        rows += (await session.execute(chosen.where(Conversation.customer_id.in_(customers)))).all()
+        rows += list(
+            (await session.execute(chosen.where(Conversation.customer_id.in_(customers)))).all()
+        )
     who = {
         conversation: f"customer:{customer}" if customer else f"conversation:{conversation}"
-        for conversation, customer in rows
+        for conversation, customer, _ in rows
     }
+    channels = {conversation: on for conversation, _, on in rows}
     events = list(
         await session.scalars(
             select(Event)
@@ -182,7 +191,10 @@ async def _read(
         .order_by(ParsedMessage.conversation_id, ParsedMessage.seq)
     ):
         parsed[row.conversation_id].append(row)
-    return events, said, parsed, who
+    found = _sessions(events, said, parsed, who, windows, at)
+    for bot_session in found:
+        bot_session.channel = channels[bot_session.conversation_id]
+    return found
 
 
 async def bot_metrics(
@@ -198,11 +210,18 @@ async def bot_metrics(
     start, end = query.bounds()
     since, until = start.astimezone(UTC), end.astimezone(UTC)
     at = at or now()
+    starting = select(Event.conversation_id).where(
+        Event.kind.in_(STARTS), Event.at >= since, Event.at < until
+    )
+    horizon = until + windows.durable + windows.idle
     async with sessions() as session:
         await check_filters(session, query)
-        events, said, parsed, who = await _read(session, query, since, until, windows)
-    everything = _sessions(events, said, parsed, who, windows, at)
-    counted = [s for s in everything if since <= s.start < until]
+        everything = await read_sessions(
+            session, starting, query.channel, since, horizon, windows, at
+        )
+    counted = [
+        s for s in everything if since <= s.start < until and query.channel in (None, s.channel)
+    ]
     finished = [s for s in counted if s.outcome != "open"]
     contained = [
         s for s in finished if s.outcome == "seen_off" or (s.outcome == "left" and not s.mid_form())

@@ -344,6 +344,11 @@ API_DOORS = [
         "GET", "/api/v1/analytics/agents?start=2026-12-01&end=2026-12-07", only(200, 403, *MANAGERS)
     ),
     Door("GET", "/api/v1/analytics/bot?start=2026-12-01&end=2026-12-07", only(200, 403, *MANAGERS)),
+    Door(
+        "GET",
+        "/api/v1/analytics/resolution?start=2026-12-01&end=2026-12-07",
+        only(200, 403, *MANAGERS),
+    ),
     # The audit log: whoever reads the models reads every trainer's act.
     Door("GET", "/api/v1/training/changes", only(200, 403, *MODEL_READERS)),
     Door(

@@ -1,0 +1,130 @@
+"""First-contact resolution: of the conversations resolved in a range, those the
+same customer did not come back about within a week (see docs/metrics.md, where it
+is defined next to this query).
+
+A resolved conversation's **topic** is the topic of the bot session it was resolved
+in (or that handed it over): see `desk.analytics.bot`. The customer **came back**
+when they (the verified customer across all their conversations and channels, or
+else the same conversation) began a bot session within `window` after the resolve
+on the same topic; when the topic is unknown, any session within the window counts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from desk.analytics.bot import Session, Windows, read_sessions
+from desk.analytics.queue import QueueQuery, check_filters, check_reader
+from desk.clock import aware, now
+from desk.errors import DeskError
+from store.models import Agent, Event
+
+# Closes that say nothing of whether the customer was helped: the customer went
+# silent, or the conversation was a duplicate of another.
+NOT_COUNTED = ("no_response", "duplicate")
+# How far before the range a session resolved in it may have begun.
+LOOKBACK = timedelta(days=7)
+DEFAULT_WINDOW = timedelta(days=7)
+
+
+def _resolved_in(sessions: list[Session], conversation_id: int, at: datetime) -> Session | None:
+    """The conversation's last session begun before the resolve."""
+    found = [s for s in sessions if s.conversation_id == conversation_id and s.start <= at]
+    return max(found, key=lambda s: s.start) if found else None
+
+
+def came_back(
+    resolved: Session | None, who: str, at: datetime, sessions: list[Session], window: timedelta
+) -> bool:
+    topic = resolved.topic() if resolved is not None else None
+    return any(
+        other.who == who
+        and at < other.start <= at + window
+        and (topic is None or other.topic() == topic)
+        for other in sessions
+    )
+
+
+async def resolution_metrics(
+    sessions: async_sessionmaker[AsyncSession],
+    reader: Agent,
+    query: QueueQuery,
+    window: timedelta = DEFAULT_WINDOW,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    check_reader(reader)
+    if query.team is not None:
+        raise DeskError("bad_filter", "Resolution figures are per channel, not team.", 400)
+    start, end = query.bounds()
+    since, until = start.astimezone(UTC), end.astimezone(UTC)
+    at = at or now()
+    resolved_in_range = select(Event.conversation_id).where(
+        Event.kind == "resolved", Event.at >= since, Event.at < until
+    )
+    async with sessions() as session:
+        await check_filters(session, query)
+        everything = await read_sessions(
+            session,
+            resolved_in_range,
+            query.channel,
+            since - LOOKBACK,
+            until + window,
+            Windows(),
+            at,
+        )
+        wanted = {s.conversation_id for s in everything if query.channel in (None, s.channel)}
+        resolves = list(
+            await session.scalars(
+                select(Event)
+                .where(
+                    Event.kind == "resolved",
+                    Event.at >= since,
+                    Event.at < until,
+                    Event.conversation_id.in_(wanted),
+                )
+                .order_by(Event.id)
+            )
+        )
+    who = {s.conversation_id: s.who for s in everything}
+    counted = [e for e in resolves if e.data.get("reason") not in NOT_COUNTED]
+    settled = [
+        e
+        for e in counted
+        if aware(e.at) + window <= at
+        or came_back(
+            _resolved_in(everything, e.conversation_id or 0, aware(e.at)),
+            who.get(e.conversation_id or 0, ""),
+            aware(e.at),
+            everything,
+            window,
+        )
+    ]
+    first_contact = [
+        e
+        for e in settled
+        if not came_back(
+            _resolved_in(everything, e.conversation_id or 0, aware(e.at)),
+            who.get(e.conversation_id or 0, ""),
+            aware(e.at),
+            everything,
+            window,
+        )
+    ]
+    by_bot = [e for e in first_contact if e.data.get("by") == "bot"]
+    return {
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "channel": query.channel,
+        "window_days": window.total_seconds() / 86400,
+        "resolved": len(resolves),
+        "not_counted": len(resolves) - len(counted),
+        # resolved less than a window ago and not come back yet: not known
+        "pending": len(counted) - len(settled),
+        "settled": len(settled),
+        "first_contact": len(first_contact),
+        "first_contact_by_bot": len(by_bot),
+        "fcr": round(len(first_contact) / len(settled), 4) if settled else None,
+    }
