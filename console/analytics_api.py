@@ -10,6 +10,7 @@ from console import api
 from console.keys import sessions_key, settings_key
 from desk.analytics.agents import agent_metrics
 from desk.analytics.bot import bot_metrics
+from desk.analytics.claims import claims_metrics
 from desk.analytics.queue import QueueQuery, Targets, queue_metrics
 from desk.analytics.resolution import resolution_metrics
 from desk.inputs import read
@@ -55,3 +56,12 @@ async def resolution(request: web.Request) -> web.Response:
     reader = api.current_agent(request)
     query = read(QueueQuery, dict(request.query))
     return web.json_response(await resolution_metrics(request.app[sessions_key], reader, query))
+
+
+@routes.get("/api/v1/analytics/claims", name="api_analytics_claims")
+async def claims(request: web.Request) -> web.Response:
+    """Claims filed in `start`..`end`: the share filed online, first-time success,
+    the cycle from filing to payment, and advance payments."""
+    reader = api.current_agent(request)
+    query = read(QueueQuery, dict(request.query))
+    return web.json_response(await claims_metrics(request.app[sessions_key], reader, query))

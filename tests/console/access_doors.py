@@ -345,6 +345,9 @@ API_DOORS = [
     ),
     Door("GET", "/api/v1/analytics/bot?start=2026-12-01&end=2026-12-07", only(200, 403, *MANAGERS)),
     Door(
+        "GET", "/api/v1/analytics/claims?start=2026-12-01&end=2026-12-07", only(200, 403, *MANAGERS)
+    ),
+    Door(
         "GET",
         "/api/v1/analytics/resolution?start=2026-12-01&end=2026-12-07",
         only(200, 403, *MANAGERS),
