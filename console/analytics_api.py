@@ -13,6 +13,7 @@ from desk.analytics.bot import bot_metrics
 from desk.analytics.claims import claims_metrics
 from desk.analytics.queue import QueueQuery, Targets, queue_metrics
 from desk.analytics.resolution import resolution_metrics
+from desk.analytics.staffing import StaffingQuery, staffing
 from desk.inputs import read
 
 routes = web.RouteTableDef()
@@ -65,3 +66,12 @@ async def claims(request: web.Request) -> web.Response:
     reader = api.current_agent(request)
     query = read(QueueQuery, dict(request.query))
     return web.json_response(await claims_metrics(request.app[sessions_key], reader, query))
+
+
+@routes.get("/api/v1/analytics/staffing", name="api_analytics_staffing")
+async def staffing_plan(request: web.Request) -> web.Response:
+    """Agents needed per half hour of `day` by Erlang C (`level` within `seconds`, or
+    `preset=80/20|seed`), beside the agents online then."""
+    reader = api.current_agent(request)
+    query = read(StaffingQuery, dict(request.query))
+    return web.json_response(await staffing(request.app[sessions_key], reader, query))

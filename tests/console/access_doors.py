@@ -344,6 +344,7 @@ API_DOORS = [
         "GET", "/api/v1/analytics/agents?start=2026-12-01&end=2026-12-07", only(200, 403, *MANAGERS)
     ),
     Door("GET", "/api/v1/analytics/bot?start=2026-12-01&end=2026-12-07", only(200, 403, *MANAGERS)),
+    Door("GET", "/api/v1/analytics/staffing?day=2026-12-08", only(200, 403, *MANAGERS)),
     Door(
         "GET", "/api/v1/analytics/claims?start=2026-12-01&end=2026-12-07", only(200, 403, *MANAGERS)
     ),
