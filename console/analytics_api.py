@@ -11,6 +11,7 @@ from console.keys import sessions_key, settings_key
 from desk.analytics.agents import agent_metrics
 from desk.analytics.bot import bot_metrics
 from desk.analytics.claims import claims_metrics
+from desk.analytics.export import conversations_csv
 from desk.analytics.queue import QueueQuery, Targets, queue_metrics
 from desk.analytics.resolution import resolution_metrics
 from desk.analytics.staffing import StaffingQuery, staffing
@@ -75,3 +76,25 @@ async def staffing_plan(request: web.Request) -> web.Response:
     reader = api.current_agent(request)
     query = read(StaffingQuery, dict(request.query))
     return web.json_response(await staffing(request.app[sessions_key], reader, query))
+
+
+@routes.get("/api/v1/analytics/conversations.csv", name="api_analytics_export")
+async def conversations_export(request: web.Request) -> web.StreamResponse:
+    """One row per conversation created in `start`..`end` with what the metrics read
+    of it, streamed as UTF-8 CSV (with a byte order mark)."""
+    reader = api.current_agent(request)
+    query = read(QueueQuery, dict(request.query))
+    lines = await conversations_csv(request.app[sessions_key], reader, query)
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": (
+                f'attachment; filename="conversations-{query.start}-{query.end}.csv"'
+            ),
+        }
+    )
+    await response.prepare(request)
+    async for chunk in lines:
+        await response.write(chunk.encode("utf-8"))
+    await response.write_eof()
+    return response
