@@ -957,6 +957,12 @@
     (who.tags || []).forEach(function (tag) { tags.append(el("span", "chip", tag)); });
     if (!(who.tags || []).length) { tags.textContent = "—"; }
     facts.append(el("dt", null, t("console.customer.tags")), tags);
+    const behaviour = el("dd", "chips-line behaviour");
+    (who.behaviour || []).forEach(function (tag) {
+      behaviour.append(el("span", "chip chip-" + tag, label("console.behaviour.", tag)));
+    });
+    if (!(who.behaviour || []).length) { behaviour.textContent = "—"; }
+    facts.append(el("dt", null, t("console.customer.behaviour")), behaviour);
 
     const policies = (view.policies || []).map(function (p) {
       const row = el("li");

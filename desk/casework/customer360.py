@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from desk.analytics.tags import behaviour_tags
 from desk.casework.access import _callback_team, _with_team, viewer_for
 from desk.casework.errors import _forbidden, _not_found
 from desk.casework.views import _callback_view, _complaint_view, _follow_up_view, _names
@@ -122,6 +123,8 @@ async def customer_360(
             "id_card_number": mask_id_card(customer.id_card_number),
             "has_social_insurance": customer.has_social_insurance,
             "tags": list(customer.tags or []),
+            # What they did (claims, complaints, channels, ratings...), worked out now.
+            "behaviour": (await behaviour_tags(session, [customer.id], now))[customer.id],
         },
         "policies": [
             {
