@@ -12,6 +12,7 @@ from desk.analytics.agents import agent_metrics
 from desk.analytics.bot import bot_metrics
 from desk.analytics.claims import claims_metrics
 from desk.analytics.export import conversations_csv
+from desk.analytics.funnel import funnel
 from desk.analytics.queue import QueueQuery, Targets, queue_metrics
 from desk.analytics.resolution import resolution_metrics
 from desk.analytics.staffing import StaffingQuery, staffing
@@ -98,3 +99,12 @@ async def conversations_export(request: web.Request) -> web.StreamResponse:
         await response.write(chunk.encode("utf-8"))
     await response.write_eof()
     return response
+
+
+@routes.get("/api/v1/analytics/funnel", name="api_analytics_funnel")
+async def bot_funnel(request: web.Request) -> web.Response:
+    """Bot sessions begun in `start`..`end` per topic: handed over, queued, answered,
+    resolved, and the branches to a callback, a follow-up or a complaint."""
+    reader = api.current_agent(request)
+    query = read(QueueQuery, dict(request.query))
+    return web.json_response(await funnel(request.app[sessions_key], reader, query))

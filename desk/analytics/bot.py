@@ -61,6 +61,7 @@ class Session:
     end: datetime | None = None
     outcome: str = "open"  # handed_over, seen_off, left or open
     reason: str | None = None
+    queued: bool = False
     said: list[datetime] = field(default_factory=list)
     parsed: list[ParsedMessage] = field(default_factory=list)
 
@@ -99,6 +100,8 @@ def _sessions(
             continue
         if event.kind in HANDED_OVER:
             session.outcome, session.reason = "handed_over", str(event.data.get("reason") or "")
+            # A handoff queued the customer; a deferred one offered a callback first.
+            session.queued = event.kind == "handoff"
         elif event.kind == "resolved" and event.data.get("by") == "bot":
             session.outcome = "seen_off"
         else:

@@ -346,6 +346,9 @@ API_DOORS = [
     Door("GET", "/api/v1/analytics/bot?start=2026-12-01&end=2026-12-07", only(200, 403, *MANAGERS)),
     Door("GET", "/api/v1/analytics/staffing?day=2026-12-08", only(200, 403, *MANAGERS)),
     Door(
+        "GET", "/api/v1/analytics/funnel?start=2026-12-01&end=2026-12-07", only(200, 403, *MANAGERS)
+    ),
+    Door(
         "GET",
         "/api/v1/analytics/conversations.csv?start=2026-12-01&end=2026-12-07",
         only(200, 403, *MANAGERS),
