@@ -16,6 +16,7 @@ from desk.analytics.funnel import funnel
 from desk.analytics.queue import QueueQuery, Targets, queue_metrics
 from desk.analytics.resolution import resolution_metrics
 from desk.analytics.staffing import StaffingQuery, staffing
+from desk.analytics.trends import TrendQuery, trend
 from desk.inputs import read
 
 routes = web.RouteTableDef()
@@ -108,3 +109,13 @@ async def bot_funnel(request: web.Request) -> web.Response:
     reader = api.current_agent(request)
     query = read(QueueQuery, dict(request.query))
     return web.json_response(await funnel(request.app[sessions_key], reader, query))
+
+
+@routes.get("/api/v1/analytics/trends", name="api_analytics_trends")
+async def trends(request: web.Request) -> web.Response:
+    """One `metric` day by day over `start`..`end`, beside the period just before."""
+    reader = api.current_agent(request)
+    settings = request.app[settings_key]
+    query = read(TrendQuery, dict(request.query))
+    targets = Targets(settings.service_level_target_seconds, settings.short_abandon_seconds)
+    return web.json_response(await trend(request.app[sessions_key], reader, query, targets))

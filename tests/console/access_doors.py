@@ -346,6 +346,11 @@ API_DOORS = [
     Door("GET", "/api/v1/analytics/bot?start=2026-12-01&end=2026-12-07", only(200, 403, *MANAGERS)),
     Door("GET", "/api/v1/analytics/staffing?day=2026-12-08", only(200, 403, *MANAGERS)),
     Door(
+        "GET",
+        "/api/v1/analytics/trends?start=2026-12-01&end=2026-12-02&metric=containment",
+        only(200, 403, *MANAGERS),
+    ),
+    Door(
         "GET", "/api/v1/analytics/funnel?start=2026-12-01&end=2026-12-07", only(200, 403, *MANAGERS)
     ),
     Door(

@@ -1,0 +1,140 @@
+"""Trends: one figure day by day over a range, beside the same figure over the period
+just before it (as long), with the figure over each whole period (see
+docs/metrics.md). Each day is computed by the figure's own query, so a trend and a
+single day's figure always agree."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+from pydantic import Field
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from desk.analytics.agents import agent_metrics
+from desk.analytics.bot import bot_metrics
+from desk.analytics.claims import claims_metrics
+from desk.analytics.queue import DEFAULT_TARGETS, QueueQuery, Targets, queue_metrics
+from desk.analytics.resolution import resolution_metrics
+from desk.errors import DeskError
+from store.models import Agent
+
+Figures = Callable[[async_sessionmaker[AsyncSession], Agent, QueueQuery, Targets], Awaitable[dict]]
+
+
+async def _queue(sessions, reader, query, targets) -> dict[str, Any]:
+    return await queue_metrics(sessions, reader, query, targets)
+
+
+async def _bot(sessions, reader, query, targets) -> dict[str, Any]:
+    return await bot_metrics(sessions, reader, query)
+
+
+async def _agents(sessions, reader, query, targets) -> dict[str, Any]:
+    figures = await agent_metrics(sessions, reader, query, targets)
+    teams = figures["teams"]
+    handled = sum(t["handled"] for t in teams)
+    signed_in = sum(t["signed_in_seconds"] for t in teams)
+    handling = sum((t["occupancy"] or 0) * t["signed_in_seconds"] for t in teams)
+    return {
+        "handled": handled,
+        "occupancy": round(handling / signed_in, 4) if signed_in else None,
+    }
+
+
+async def _resolution(sessions, reader, query, targets) -> dict[str, Any]:
+    return await resolution_metrics(sessions, reader, query)
+
+
+async def _claims(sessions, reader, query, targets) -> dict[str, Any]:
+    return await claims_metrics(sessions, reader, query)
+
+
+# Each trend's figure: the query that computes it, and where it is in the answer.
+METRICS: dict[str, tuple[Figures, tuple[str, ...]]] = {
+    "handoffs": (_queue, ("handoffs",)),
+    "service_level": (_queue, ("service_level",)),
+    "abandon_rate": (_queue, ("abandon_rate",)),
+    "asa_mean": (_queue, ("asa", "mean")),
+    "asa_p50": (_queue, ("asa", "p50")),
+    "asa_p90": (_queue, ("asa", "p90")),
+    "bot_sessions": (_bot, ("sessions",)),
+    "containment": (_bot, ("containment",)),
+    "durable_containment": (_bot, ("durable_containment",)),
+    "fallback_rate": (_bot, ("fallback_rate",)),
+    "handled": (_agents, ("handled",)),
+    "occupancy": (_agents, ("occupancy",)),
+    "fcr": (_resolution, ("fcr",)),
+    "claims_self_service": (_claims, ("self_service_share",)),
+    "claims_first_time": (_claims, ("first_time_success",)),
+    "claims_cycle_p50": (_claims, ("cycle_seconds", "p50")),
+}
+
+
+class TrendQuery(QueueQuery):
+    metric: Annotated[str, Field(min_length=1, max_length=32)]
+    refusals = {
+        **QueueQuery.refusals,
+        "metric": ("unknown_metric", "metric is one of: " + ", ".join(METRICS) + "."),
+    }
+
+
+def check_metric(query: TrendQuery) -> None:
+    if query.metric not in METRICS:
+        raise DeskError("unknown_metric", "metric is one of: " + ", ".join(METRICS) + ".", 400)
+
+
+def _pick(figures: dict[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = figures
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+async def _value(
+    sessions, reader, query: TrendQuery, first: date, last: date, targets: Targets
+) -> Any:
+    figures, path = METRICS[query.metric]
+    bounded = QueueQuery(start=first, end=last, tz=query.tz, team=query.team, channel=query.channel)
+    return _pick(await figures(sessions, reader, bounded, targets), path)
+
+
+async def trend(
+    sessions: async_sessionmaker[AsyncSession],
+    reader: Agent,
+    query: TrendQuery,
+    targets: Targets = DEFAULT_TARGETS,
+) -> dict[str, Any]:
+    check_metric(query)
+    days = (query.end - query.start).days + 1
+    before = query.start - timedelta(days=days)
+    points, previous = [], []
+    for n in range(days):
+        day = query.start + timedelta(days=n)
+        points.append(
+            {
+                "day": day.isoformat(),
+                "value": await _value(sessions, reader, query, day, day, targets),
+            }
+        )
+        earlier = before + timedelta(days=n)
+        previous.append(
+            {
+                "day": earlier.isoformat(),
+                "value": await _value(sessions, reader, query, earlier, earlier, targets),
+            }
+        )
+    return {
+        "metric": query.metric,
+        "start": query.start.isoformat(),
+        "end": query.end.isoformat(),
+        "team": query.team,
+        "channel": query.channel,
+        "points": points,
+        "previous": previous,
+        "period": await _value(sessions, reader, query, query.start, query.end, targets),
+        "previous_period": await _value(
+            sessions, reader, query, before, query.start - timedelta(days=1), targets
+        ),
+    }
