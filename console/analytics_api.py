@@ -11,6 +11,7 @@ from console.keys import sessions_key, settings_key
 from desk.analytics.agents import agent_metrics
 from desk.analytics.bot import bot_metrics
 from desk.analytics.claims import claims_metrics
+from desk.analytics.drilldown import DrillQuery, drilldown
 from desk.analytics.export import conversations_csv
 from desk.analytics.funnel import funnel
 from desk.analytics.queue import QueueQuery, Targets, queue_metrics
@@ -119,3 +120,14 @@ async def trends(request: web.Request) -> web.Response:
     query = read(TrendQuery, dict(request.query))
     targets = Targets(settings.service_level_target_seconds, settings.short_abandon_seconds)
     return web.json_response(await trend(request.app[sessions_key], reader, query, targets))
+
+
+@routes.get("/api/v1/analytics/drilldown", name="api_analytics_drilldown")
+async def drill(request: web.Request) -> web.Response:
+    """The conversations behind one figure (`of=queue|bot`, `part`), each with a link
+    to its transcript."""
+    reader = api.current_agent(request)
+    settings = request.app[settings_key]
+    query = read(DrillQuery, dict(request.query))
+    targets = Targets(settings.service_level_target_seconds, settings.short_abandon_seconds)
+    return web.json_response(await drilldown(request.app[sessions_key], reader, query, targets))

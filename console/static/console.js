@@ -1064,6 +1064,9 @@
     ui.status.classList.remove("offline");
     if (chosenPresence === "away") { setPresence("away"); }
     loadQueue(function () {
+      // Opened from a report's drill-down (/console?conversation=<id>): that transcript.
+      const asked = Number(new URLSearchParams(window.location.search).get("conversation"));
+      if (currentId === null && Number.isInteger(asked) && asked > 0) { openConversation(asked); }
       watch(); // after a reconnect: what the open transcript missed, by sequence number
       pending.forEach(function (entry, id) { sendPending(id); }); // same ids: no duplicates
     });

@@ -72,6 +72,10 @@ class Session:
                 return label
         return None
 
+    def contained(self) -> bool:
+        """Seen off by the bot, or left with no form waiting."""
+        return self.outcome == "seen_off" or (self.outcome == "left" and not self.mid_form())
+
     def mid_form(self) -> bool:
         """The bot was waiting for a form's answer when the customer went quiet."""
         return bool(self.parsed and self.parsed[-1].awaiting)
@@ -200,6 +204,36 @@ async def read_sessions(
     return found
 
 
+async def bot_sessions(
+    session: AsyncSession,
+    query: QueueQuery,
+    windows: Windows = DEFAULT_WINDOWS,
+    at: datetime | None = None,
+) -> tuple[list[Session], list[Session]]:
+    """The sessions begun in the range (of the channel asked), and every session read
+    to see who came back."""
+    if query.team is not None:
+        raise DeskError("bad_filter", "Bot figures are per channel, not team.", 400)
+    await check_filters(session, query)
+    start, end = query.bounds()
+    since, until = start.astimezone(UTC), end.astimezone(UTC)
+    starting = select(Event.conversation_id).where(
+        Event.kind.in_(STARTS), Event.at >= since, Event.at < until
+    )
+    horizon = until + windows.durable + windows.idle
+    everything = await read_sessions(
+        session, starting, query.channel, since, horizon, windows, at or now()
+    )
+    counted = [
+        s for s in everything if since <= s.start < until and query.channel in (None, s.channel)
+    ]
+    return counted, everything
+
+
+def durably_contained(bot_session: Session, everything: list[Session], windows: Windows) -> bool:
+    return bot_session.contained() and not _came_back(bot_session, everything, windows)
+
+
 async def bot_metrics(
     sessions: async_sessionmaker[AsyncSession],
     reader: Agent,
@@ -208,27 +242,11 @@ async def bot_metrics(
     at: datetime | None = None,
 ) -> dict[str, Any]:
     check_reader(reader)
-    if query.team is not None:
-        raise DeskError("bad_filter", "Bot figures are per channel, not team.", 400)
     start, end = query.bounds()
-    since, until = start.astimezone(UTC), end.astimezone(UTC)
-    at = at or now()
-    starting = select(Event.conversation_id).where(
-        Event.kind.in_(STARTS), Event.at >= since, Event.at < until
-    )
-    horizon = until + windows.durable + windows.idle
     async with sessions() as session:
-        await check_filters(session, query)
-        everything = await read_sessions(
-            session, starting, query.channel, since, horizon, windows, at
-        )
-    counted = [
-        s for s in everything if since <= s.start < until and query.channel in (None, s.channel)
-    ]
+        counted, everything = await bot_sessions(session, query, windows, at)
     finished = [s for s in counted if s.outcome != "open"]
-    contained = [
-        s for s in finished if s.outcome == "seen_off" or (s.outcome == "left" and not s.mid_form())
-    ]
+    contained = [s for s in finished if s.contained()]
     durable = [s for s in contained if not _came_back(s, everything, windows)]
     handed = [s for s in finished if s.outcome == "handed_over"]
     messages = [row for s in counted for row in s.parsed]

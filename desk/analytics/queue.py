@@ -107,6 +107,69 @@ async def check_filters(session: AsyncSession, query: QueueQuery) -> None:
         raise DeskError("unknown_team", f"There is no team {query.team!r}.", 400)
 
 
+@dataclass(frozen=True)
+class Episode:
+    """One queue episode: its conversation, when it began, how it ended (answered,
+    abandoned, waiting or closed) and how long the customer waited."""
+
+    conversation_id: int
+    at: datetime
+    outcome: str
+    wait: float | None
+
+
+async def episodes(
+    session: AsyncSession, query: QueueQuery, at: datetime | None = None
+) -> list[Episode]:
+    """The episodes whose handoff is in the range (of the team and channel asked)."""
+    start, end = query.bounds()
+    # Compared as UTC: SQLite keeps times as text without their zone.
+    since, until = start.astimezone(UTC), end.astimezone(UTC)
+    handoffs = [
+        event
+        for event in await session.scalars(
+            select(Event)
+            .where(Event.kind == HANDOFF, Event.at >= since, Event.at < until)
+            .order_by(Event.id)
+        )
+        if (query.team is None or event.data.get("team") == query.team)
+        and (query.channel is None or event.data.get("channel") == query.channel)
+    ]
+    ends: dict[int, Event] = {}
+    if handoffs:
+        conversations = {event.conversation_id for event in handoffs}
+        for event in await session.scalars(
+            select(Event).where(
+                Event.kind.in_((FIRST_REPLY, ABANDONED)),
+                Event.conversation_id.in_(conversations),
+                Event.id > handoffs[0].id,
+            )
+        ):
+            ends.setdefault(int(event.data.get("handoff_id") or 0), event)
+    queued = set(
+        await session.scalars(
+            select(Conversation.id).where(
+                Conversation.state == ConversationState.QUEUED,
+                Conversation.id.in_({event.conversation_id for event in handoffs}),
+            )
+        )
+    )
+    moment = at or datetime.now(UTC)
+    found = []
+    for handoff in handoffs:
+        conversation, began = handoff.conversation_id or 0, aware(handoff.at)
+        ended = ends.get(handoff.id)
+        if ended is not None:
+            outcome = "answered" if ended.kind == FIRST_REPLY else "abandoned"
+            wait: float | None = float(ended.data.get("wait_seconds") or 0.0)
+        elif conversation in queued:
+            outcome, wait = "waiting", (moment - began).total_seconds()
+        else:
+            outcome, wait = "closed", None
+        found.append(Episode(conversation, began, outcome, wait))
+    return found
+
+
 async def queue_metrics(
     sessions: async_sessionmaker[AsyncSession],
     reader: Agent,
@@ -116,54 +179,13 @@ async def queue_metrics(
 ) -> dict[str, Any]:
     check_reader(reader)
     start, end = query.bounds()
-    # Compared as UTC: SQLite keeps times as text without their zone.
-    since, until = start.astimezone(UTC), end.astimezone(UTC)
     async with sessions() as session:
         await check_filters(session, query)
-        handoffs = [
-            event
-            for event in await session.scalars(
-                select(Event)
-                .where(Event.kind == HANDOFF, Event.at >= since, Event.at < until)
-                .order_by(Event.id)
-            )
-            if (query.team is None or event.data.get("team") == query.team)
-            and (query.channel is None or event.data.get("channel") == query.channel)
-        ]
-        ends: dict[int, Event] = {}
-        if handoffs:
-            conversations = {event.conversation_id for event in handoffs}
-            for event in await session.scalars(
-                select(Event).where(
-                    Event.kind.in_((FIRST_REPLY, ABANDONED)),
-                    Event.conversation_id.in_(conversations),
-                    Event.id > handoffs[0].id,
-                )
-            ):
-                ends.setdefault(int(event.data.get("handoff_id") or 0), event)
-        waiting = {
-            conversation_id: aware(queued_at)
-            for conversation_id, queued_at in await session.execute(
-                select(Conversation.id, Conversation.queued_at).where(
-                    Conversation.state == ConversationState.QUEUED,
-                    Conversation.id.in_({event.conversation_id for event in handoffs}),
-                )
-            )
-            if queued_at is not None
-        }
-    answered: list[float] = []
-    abandoned: list[float] = []
-    still_waiting: list[float] = []
-    for handoff in handoffs:
-        ended = ends.get(handoff.id)
-        if ended is None:
-            if handoff.conversation_id in waiting:
-                still_waiting.append(
-                    ((at or datetime.now(start.tzinfo)) - aware(handoff.at)).total_seconds()
-                )
-            continue
-        wait = float(ended.data.get("wait_seconds") or 0.0)
-        (answered if ended.kind == FIRST_REPLY else abandoned).append(wait)
+        found = await episodes(session, query, at)
+    handoffs = found
+    answered = [e.wait or 0.0 for e in found if e.outcome == "answered"]
+    abandoned = [e.wait or 0.0 for e in found if e.outcome == "abandoned"]
+    still_waiting = [e.wait or 0.0 for e in found if e.outcome == "waiting"]
     within = sum(1 for wait in answered if wait <= targets.answer_seconds)
     short = sum(1 for wait in abandoned if wait < targets.short_abandon_seconds)
     counted = len(answered) + len(abandoned) - short

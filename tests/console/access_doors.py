@@ -347,6 +347,11 @@ API_DOORS = [
     Door("GET", "/api/v1/analytics/staffing?day=2026-12-08", only(200, 403, *MANAGERS)),
     Door(
         "GET",
+        "/api/v1/analytics/drilldown?start=2026-12-01&end=2026-12-07&of=queue&part=answered",
+        only(200, 403, *MANAGERS),
+    ),
+    Door(
+        "GET",
         "/api/v1/analytics/trends?start=2026-12-01&end=2026-12-02&metric=containment",
         only(200, 403, *MANAGERS),
     ),

@@ -1,0 +1,133 @@
+"""Drill-down: the conversations behind a figure, found by the figure's own query (see
+docs/metrics.md), each with a link to its transcript in the console. No names,
+numbers or message text: the transcript shows those to who may see them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import Field
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from desk.analytics.bot import DEFAULT_WINDOWS, Session, bot_sessions, durably_contained
+from desk.analytics.queue import (
+    DEFAULT_TARGETS,
+    Episode,
+    QueueQuery,
+    Targets,
+    check_filters,
+    check_reader,
+    episodes,
+)
+from desk.clock import iso
+from desk.errors import DeskError
+from store.models import Agent, Conversation
+
+LIMIT = 200
+
+# Which episodes each queue figure counts.
+QUEUE_PARTS: dict[str, Callable[[Episode, Targets], bool]] = {
+    "handoffs": lambda e, t: True,
+    "answered": lambda e, t: e.outcome == "answered",
+    "within_target": lambda e, t: e.outcome == "answered" and (e.wait or 0) <= t.answer_seconds,
+    "missed_target": lambda e, t: e.outcome == "answered" and (e.wait or 0) > t.answer_seconds,
+    "abandoned": lambda e, t: e.outcome == "abandoned",
+    "short_abandons": lambda e, t: (
+        e.outcome == "abandoned" and (e.wait or 0) < t.short_abandon_seconds
+    ),
+    "waiting": lambda e, t: e.outcome == "waiting",
+    "closed_unanswered": lambda e, t: e.outcome == "closed",
+}
+# Which bot sessions each bot figure counts.
+BOT_PARTS: dict[str, Callable[[Session, list[Session]], bool]] = {
+    "sessions": lambda s, everything: True,
+    "open": lambda s, everything: s.outcome == "open",
+    "seen_off": lambda s, everything: s.outcome == "seen_off",
+    "left": lambda s, everything: s.outcome == "left",
+    "left_mid_form": lambda s, everything: s.outcome == "left" and s.mid_form(),
+    "handed_over": lambda s, everything: s.outcome == "handed_over",
+    "contained": lambda s, everything: s.contained(),
+    "durably_contained": lambda s, everything: durably_contained(s, everything, DEFAULT_WINDOWS),
+}
+
+
+class DrillQuery(QueueQuery):
+    """`of` a figure family (`queue` or `bot`), `part` one of its figures; for the
+    bot, `topic` narrows to the sessions of one topic."""
+
+    of: Annotated[str, Field(min_length=1, max_length=16)]
+    part: Annotated[str, Field(min_length=1, max_length=32)]
+    topic: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+
+
+async def _rows(session: AsyncSession, found: list[tuple[int, datetime, Any]]) -> list[dict]:
+    shown = found[:LIMIT]
+    conversations = {
+        c.id: c
+        for c in await session.scalars(
+            select(Conversation).where(Conversation.id.in_({c for c, _, _ in shown}))
+        )
+    }
+    rows = []
+    for conversation_id, at, extra in shown:
+        conversation = conversations[conversation_id]
+        rows.append(
+            {
+                "conversation_id": conversation_id,
+                "at": iso(at),
+                "channel": conversation.channel,
+                "team": conversation.team,
+                "language": conversation.language,
+                "state": str(conversation.state),
+                "link": f"/console?conversation={conversation_id}",
+                **extra,
+            }
+        )
+    return rows
+
+
+async def drilldown(
+    sessions: async_sessionmaker[AsyncSession],
+    reader: Agent,
+    query: DrillQuery,
+    targets: Targets = DEFAULT_TARGETS,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    check_reader(reader)
+    async with sessions() as session:
+        await check_filters(session, query)
+        if query.of == "queue" and query.part in QUEUE_PARTS:
+            wanted = QUEUE_PARTS[query.part]
+            found = [
+                (e.conversation_id, e.at, {"outcome": e.outcome, "wait_seconds": e.wait})
+                for e in await episodes(session, query, at)
+                if wanted(e, targets)
+            ]
+        elif query.of == "bot" and query.part in BOT_PARTS:
+            counted, everything = await bot_sessions(session, query, DEFAULT_WINDOWS, at)
+            chosen = BOT_PARTS[query.part]
+            found = [
+                (s.conversation_id, s.start, {"outcome": s.outcome, "topic": s.topic()})
+                for s in counted
+                if chosen(s, everything) and query.topic in (None, s.topic())
+            ]
+        else:
+            raise DeskError(
+                "unknown_part",
+                "of is queue or bot, and part one of its figures: "
+                + ", ".join(QUEUE_PARTS if query.of == "queue" else BOT_PARTS)
+                + ".",
+                400,
+            )
+        rows = await _rows(session, found)
+    return {
+        "of": query.of,
+        "part": query.part,
+        "topic": query.topic,
+        "count": len(found),
+        "conversations": rows,
+        "more": len(found) > LIMIT,
+    }
