@@ -340,6 +340,21 @@ API_DOORS = [
     Door(
         "GET", "/api/v1/analytics/queue?start=2026-12-01&end=2026-12-07", only(200, 403, *MANAGERS)
     ),
+    Door(
+        "GET",
+        "/api/v1/analytics/contacts?start=2026-12-01&end=2026-12-07",
+        only(200, 403, *MANAGERS),
+    ),
+    Door(
+        "GET",
+        "/api/v1/analytics/outcome?start=2026-12-01&end=2026-12-07",
+        only(200, 403, *MANAGERS),
+    ),
+    Door(
+        "GET",
+        "/api/v1/analytics/casework?start=2026-12-01&end=2026-12-07",
+        only(200, 403, *MANAGERS),
+    ),
     # The audit log: whoever reads the models reads every trainer's act.
     Door("GET", "/api/v1/training/changes", only(200, 403, *MODEL_READERS)),
     Door(
