@@ -21,6 +21,12 @@ ACTIVE = (TaskStatus.OPEN, TaskStatus.IN_PROGRESS)
 REACHED = "reached"
 
 
+def _when(entry: dict[str, Any]) -> datetime | None:
+    """An entry's time; one without an offset was written in UTC, as the store's."""
+    at = entry.get("at")
+    return aware(datetime.fromisoformat(at)) if isinstance(at, str) else None
+
+
 def closed_at(history: list[Any]) -> datetime | None:
     """When a complaint was last marked done (None if its history never says so, or
     it was reopened since)."""
@@ -28,7 +34,7 @@ def closed_at(history: list[Any]) -> datetime | None:
     for entry in history or []:
         status = entry.get("status") if isinstance(entry, dict) else None
         if status == TaskStatus.DONE and closed is None:
-            closed = datetime.fromisoformat(entry["at"])
+            closed = _when(entry)
         elif status is not None and status != TaskStatus.DONE:
             closed = None
     return closed
@@ -38,7 +44,7 @@ def reached_at(attempts: list[Any]) -> datetime | None:
     """When the callback's customer was reached (None if never)."""
     for attempt in attempts or []:
         if isinstance(attempt, dict) and attempt.get("outcome") == REACHED:
-            return datetime.fromisoformat(attempt["at"])
+            return _when(attempt)
     return None
 
 
@@ -49,15 +55,15 @@ def _complaints(rows: list[Complaint], at: datetime) -> dict[str, Any]:
         for row in closed
         if (when := closed_at(row.history)) is not None and when <= aware(row.due_at)
     )
-    # Decided: closed, or past their due date; cancelled ones are left out.
-    decided = sum(1 for row in rows if row.status in ACTIVE and aware(row.due_at) < at)
+    # The rate's other cases: still active past their due date.
+    overdue = sum(1 for row in rows if row.status in ACTIVE and aware(row.due_at) < at)
     return {
         "opened": len(rows),
         "closed": len(closed),
         "closed_within_due": within,
         "cancelled": sum(1 for row in rows if row.status == TaskStatus.CANCELLED),
         "open": sum(1 for row in rows if row.status in ACTIVE),
-        "on_time_rate": ratio(within, len(closed) + decided),
+        "on_time_rate": ratio(within, len(closed) + overdue),
     }
 
 
@@ -70,6 +76,7 @@ def _callbacks(rows: list[Callback], at: datetime) -> dict[str, Any]:
         for row in done
         if (when := reached_at(row.attempts)) is not None and when <= aware(row.window_end)
     )
+    # The rate's other cases: still active past their window.
     late_open = sum(1 for row in rows if row.status in ACTIVE and aware(row.window_end) < at)
     return {
         "due": len(rows),

@@ -5,11 +5,11 @@ edges in China time; refusals."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from desk.analytics.casework import casework_metrics
+from desk.analytics.casework import casework_metrics, closed_at, reached_at
 from desk.analytics.ranges import RangeQuery
 from desk.errors import DeskError
 from desk.inputs import read
@@ -173,3 +173,21 @@ async def test_only_supervisors_and_admins_see_the_casework(sessions, role):
     with pytest.raises(DeskError) as refused:
         await figures(sessions, reader)
     assert refused.value.status == 403
+
+
+def test_when_a_complaint_was_closed_and_a_callback_reached():
+    # a time without an offset is UTC, as the store's; a note alone changes nothing
+    assert closed_at(
+        [
+            {"at": "2026-12-01T10:00:00", "status": "done"},
+            {"at": "2026-12-01T11:00:00+08:00", "note": "回访了"},
+        ]
+    ) == datetime(2026, 12, 1, 10, tzinfo=UTC)
+    assert closed_at([{"status": "done"}]) is None and closed_at([]) is None
+    assert closed_at([{"at": "2026-12-01T10:00:00", "status": "done"}, {"status": "open"}]) is None
+    assert reached_at(
+        [
+            {"at": "2026-12-01T09:00:00Z", "outcome": "no_answer"},
+            {"at": "2026-12-01T10:00:00Z", "outcome": "reached"},
+        ]
+    ) == datetime(2026, 12, 1, 10, tzinfo=UTC)
