@@ -45,7 +45,7 @@ async def customers(sessions, *names: str) -> list[int]:
         return [row.id for row in rows]
 
 
-async def conversation(sessions, name, channel="web", team="general", language="zh") -> int:
+async def conversation(sessions, name, channel="web", team="claims", language="zh") -> int:
     async with sessions.begin() as session:
         row = Conversation(channel=channel, external_user_id=name, team=team, language=language)
         session.add(row)
@@ -53,7 +53,7 @@ async def conversation(sessions, name, channel="web", team="general", language="
         return row.id
 
 
-async def event(sessions, kind, conversation_id, at, customer_id=None) -> None:
+async def event(sessions, kind, conversation_id, at, customer_id=None, **data) -> None:
     async with sessions.begin() as session:
         session.add(
             Event(
@@ -61,7 +61,7 @@ async def event(sessions, kind, conversation_id, at, customer_id=None) -> None:
                 kind=kind,
                 conversation_id=conversation_id,
                 customer_id=customer_id,
-                data={},
+                data=data,
             )
         )
 
@@ -77,16 +77,21 @@ async def figures(sessions, reader, **query):
 
 async def test_the_contacts_of_a_day_exactly(sessions, supervisor):
     alice, bob, carol = await customers(sessions, "Alice", "Bob", "Carol")
-    claims = await conversation(sessions, "c1", team="claims")
+    # transferred since: the conversation's team now is not the contact's
+    claims = await conversation(sessions, "c1", team="complaints")
     anonymous = await conversation(sessions, "c2", channel="wechat", language="en")
     late = await conversation(sessions, "c3")
     before = await conversation(sessions, "c4", channel="app")
     # verified during the contact: the contact is Alice's
     await event(sessions, "created", claims, china(1, 9))
     await event(sessions, "customer_verified", claims, china(1, 9, 5), alice)
+    # the contact's team is its first handoff's, whatever came after
+    await event(sessions, "handoff", claims, china(1, 9, 10), team="claims")
+    await event(sessions, "handoff", claims, china(1, 9, 20), team="complaints")
     await event(sessions, "reopened", claims, china(1, 10, 30), alice)
     await event(sessions, "customer_verified", claims, china(1, 10, 31), alice)
     await event(sessions, "created", anonymous, china(1, 0, 30))
+    await event(sessions, "handoff", anonymous, china(1, 1), team="general")
     await event(sessions, "created", late, china(1, 23, 59), bob)
     # midnight in China starts 2 December; Carol verified in the next contact is not
     # the customer of the one before
@@ -94,9 +99,10 @@ async def test_the_contacts_of_a_day_exactly(sessions, supervisor):
     await event(sessions, "reopened", anonymous, china(2, 0, 10))
     await event(sessions, "customer_verified", anonymous, china(2, 0, 11), carol)
     await event(sessions, "created", before, china(1, 0) - timedelta(seconds=1))
+    # the next contact's handoff
+    await event(sessions, "handoff", late, china(2, 0, 5), team="claims")
     # not contacts
     await event(sessions, "resolved", claims, china(1, 9, 30))
-    await event(sessions, "handoff", anonymous, china(1, 1))
 
     day = await figures(sessions, supervisor)
     assert day == {
@@ -109,7 +115,8 @@ async def test_the_contacts_of_a_day_exactly(sessions, supervisor):
         "returns": 1,
         "per_channel": {"web": 3, "wechat": 1, "telegram": 0, "app": 0},
         "per_hour": [1 if hour in (0, 9, 10, 23) else 0 for hour in range(24)],
-        "per_team": {"claims": 2, "general": 2},
+        "per_team": {"claims": 1, "general": 1},
+        "not_handed_over": 2,
         "per_language": {"en": 1, "zh": 3},
         "unique_customers": 2,
         "contacts_without_customer": 1,
@@ -118,12 +125,14 @@ async def test_the_contacts_of_a_day_exactly(sessions, supervisor):
     assert (wechat["contacts"], wechat["unique_customers"], wechat["per_hour"][0]) == (1, 0, 1)
     assert wechat["contacts_without_customer"] == 1
     team = await figures(sessions, supervisor, team="claims")
-    assert (team["contacts"], team["returns"], team["unique_customers"]) == (2, 1, 1)
-    assert team["per_channel"]["web"] == 2 and team["per_language"] == {"zh": 2}
+    assert (team["contacts"], team["returns"], team["unique_customers"]) == (1, 0, 1)
+    assert team["per_channel"]["web"] == 1 and team["per_team"] == {"claims": 1}
+    assert team["not_handed_over"] == 0 and team["per_hour"][9] == 1
 
     next_day = await figures(sessions, supervisor, start="2026-12-02", end="2026-12-02")
     assert (next_day["contacts"], next_day["returns"], next_day["unique_customers"]) == (2, 2, 2)
     assert next_day["contacts_without_customer"] == 0
+    assert (next_day["per_team"], next_day["not_handed_over"]) == ({"claims": 1}, 1)
     last_day = await figures(sessions, supervisor, start="2026-11-30", end="2026-11-30")
     assert (last_day["contacts"], last_day["per_channel"]["app"]) == (1, 1)
     assert last_day["per_hour"][23] == 1
@@ -184,3 +193,4 @@ async def test_what_the_desk_records_is_what_the_contacts_count(service, session
     assert (counted["contacts"], counted["new_conversations"], counted["returns"]) == (3, 2, 1)
     assert counted["per_channel"] == {"web": 2, "wechat": 1, "telegram": 0, "app": 0}
     assert counted["contacts_without_customer"] == 3
+    assert (counted["per_team"], counted["not_handed_over"]) == ({"claims": 1}, 2)
