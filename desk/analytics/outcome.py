@@ -12,11 +12,14 @@ whenever that came."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from desk.analytics.contacts import CONTACTS
+from desk.analytics.episodes import HANDOFF
 from desk.analytics.ranges import FilteredQuery, Name, check_filters, check_reader, ratio
 from desk.errors import DeskError
 from store.models import Agent, Conversation, Event
@@ -24,14 +27,15 @@ from store.models import Agent, Conversation, Event
 # Each resolve asks for a rating.
 RATING_REQUESTED = "resolved"
 CSAT = "csat"
+TRANSFERRED = "transferred"
 SCORES = range(1, 6)
 # Satisfied: a rating of 4 or 5 out of 5.
 SATISFIED = 4
 
 
 class OutcomeQuery(FilteredQuery):
-    """A range, optionally of one team's or channel's conversations, or of the
-    conversations one agent (by username) resolved."""
+    """A range, optionally of the contacts one team had when they were resolved, of
+    one channel's, or of those one agent (by username) resolved."""
 
     agent: Name | None = None
 
@@ -45,29 +49,43 @@ async def _agent_id(session: AsyncSession, username: str | None) -> int | None:
     return agent_id
 
 
-async def _answers(session: AsyncSession, requests: list[Event]) -> dict[int, int]:
-    """Each request's score: the first rating in its conversation after it and before
-    the conversation's next request."""
-    asked = {request.id for request in requests}
-    pending: dict[int, int | None] = {}
-    scores: dict[int, int] = {}
+@dataclass
+class Request:
+    """A rating request: the team that handled its contact, and its answer."""
+
+    team: str | None = None
+    score: int | None = None
+
+
+async def _answers(
+    session: AsyncSession, asked: dict[int, Request], conversations: set[int]
+) -> None:
+    """Complete each request from its conversation's events in order: its team is that
+    of the contact's last handoff or transfer before it (none if the bot alone had the
+    contact); its score, the first rating after it and before the next request."""
+    team: dict[int, str | None] = {}
+    pending: dict[int, Request | None] = {}
     for event_id, kind, conversation_id, data in await session.execute(
         select(Event.id, Event.kind, Event.conversation_id, Event.data)
         .where(
-            Event.kind.in_((RATING_REQUESTED, CSAT)),
-            Event.conversation_id.in_({request.conversation_id for request in requests}),
-            Event.id >= requests[0].id,
+            Event.kind.in_((*CONTACTS, HANDOFF, TRANSFERRED, RATING_REQUESTED, CSAT)),
+            Event.conversation_id.in_(conversations),
         )
         .order_by(Event.id)
     ):
-        if kind == RATING_REQUESTED:
-            pending[conversation_id] = event_id if event_id in asked else None
-            continue
-        request = pending.pop(conversation_id, None)
-        score = data.get("score")
-        if request is not None and score in SCORES:
-            scores[request] = int(score)
-    return scores
+        if kind in CONTACTS:
+            team[conversation_id] = None
+        elif kind == HANDOFF:
+            team[conversation_id] = data.get("team")
+        elif kind == TRANSFERRED:
+            team[conversation_id] = data.get("to_team")
+        elif kind == RATING_REQUESTED:
+            pending[conversation_id] = request = asked.get(event_id)
+            if request is not None:
+                request.team = team.get(conversation_id)
+        elif (request := pending.pop(conversation_id, None)) is not None:
+            score = data.get("score")
+            request.score = int(score) if score in SCORES else None
 
 
 async def outcome_metrics(
@@ -79,19 +97,21 @@ async def outcome_metrics(
     async with sessions() as session:
         await check_filters(session, query)
         agent_id = await _agent_id(session, query.agent)
-        requests = [
-            event
-            for event, team, channel in await session.execute(
-                select(Event, Conversation.team, Conversation.channel)
+        rows = [
+            row
+            for row in await session.execute(
+                select(Event.id, Event.conversation_id, Event.agent_id, Conversation.channel)
                 .join(Conversation, Conversation.id == Event.conversation_id)
                 .where(Event.kind == RATING_REQUESTED, Event.at >= since, Event.at < until)
-                .order_by(Event.id)
             )
-            if (query.team is None or team == query.team)
-            and (query.channel is None or channel == query.channel)
-            and (agent_id is None or event.agent_id == agent_id)
+            if (query.channel is None or row.channel == query.channel)
+            and (agent_id is None or row.agent_id == agent_id)
         ]
-        scores = list((await _answers(session, requests)).values()) if requests else []
+        requests = {row.id: Request() for row in rows}
+        if rows:
+            await _answers(session, requests, {row.conversation_id for row in rows})
+    counted = [r for r in requests.values() if query.team is None or r.team == query.team]
+    scores = [request.score for request in counted if request.score is not None]
     satisfied = sum(1 for score in scores if score >= SATISFIED)
     per_score = Counter(scores)
     return {
@@ -100,9 +120,9 @@ async def outcome_metrics(
         "team": query.team,
         "channel": query.channel,
         "agent": query.agent,
-        "rating_requests": len(requests),
+        "rating_requests": len(counted),
         "ratings": len(scores),
-        "response_rate": ratio(len(scores), len(requests)),
+        "response_rate": ratio(len(scores), len(counted)),
         "satisfied": satisfied,
         "csat": ratio(satisfied, len(scores)),
         "mean_score": round(sum(scores) / len(scores), 3) if scores else None,

@@ -46,6 +46,11 @@ async def resolved(sessions, conversation_id, at, agent=None, score=None, after=
         await rating(sessions, conversation_id, at + timedelta(seconds=after), score, agent)
 
 
+async def happened(sessions, kind, conversation_id, at, **data) -> None:
+    async with sessions.begin() as session:
+        session.add(Event(at=at, kind=kind, conversation_id=conversation_id, data=data))
+
+
 async def rating(sessions, conversation_id, at, score, agent=None) -> None:
     async with sessions.begin() as session:
         session.add(
@@ -73,19 +78,30 @@ async def test_the_satisfaction_of_a_day_exactly(sessions, supervisor):
     second = await make_agent(sessions, "a2")
     c1 = await conversation(sessions, "c1")
     c2 = await conversation(sessions, "c2", channel="wechat", team="general")
-    c3 = await conversation(sessions, "c3")
+    # the conversations' teams now: transfers and later contacts change them
+    c3 = await conversation(sessions, "c3", team="general")
     c4 = await conversation(sessions, "c4")
     c5 = await conversation(sessions, "c5")
+    await happened(sessions, "handoff", c1, china(1, 9, 50), team="claims")
     await resolved(sessions, c1, china(1, 10), first, score=5)
-    await resolved(sessions, c2, china(1, 11), score=2)
-    # asked twice: unanswered, then reopened, resolved again and rated
+    await resolved(sessions, c2, china(1, 11), score=2)  # the bot's: no team
+    # asked twice: transferred to complaints and unanswered, then back with the bot,
+    # handed to claims, resolved again and rated
+    await happened(sessions, "handoff", c3, china(1, 11, 50), team="claims")
+    await happened(sessions, "transferred", c3, china(1, 11, 55), to_team="complaints")
     await resolved(sessions, c3, china(1, 12), second)
+    await happened(sessions, "reopened", c3, china(1, 13))
+    await happened(sessions, "handoff", c3, china(1, 13, 30), team="claims")
     await resolved(sessions, c3, china(1, 14), second, score=4)
     # asked at 23:50, answered after midnight: counted with its request
+    await happened(sessions, "handoff", c4, china(1, 23, 40), team="claims")
     await resolved(sessions, c4, china(1, 23, 50), first, score=3, after=900)
     # asked at midnight: 2 December
+    await happened(sessions, "reopened", c1, china(1, 23, 55))
+    await happened(sessions, "handoff", c1, china(1, 23, 56), team="claims")
     await resolved(sessions, c1, china(2, 0), first, score=1)
     # asked the evening before, answered on the first: 30 November's
+    await happened(sessions, "handoff", c5, china(1, 0) - timedelta(minutes=5), team="claims")
     await resolved(sessions, c5, china(1, 0) - timedelta(minutes=1), first, score=4, after=600)
     # a rating that answers no request counts nowhere
     await rating(sessions, c2, china(1, 11, 30), 5)
@@ -117,10 +133,13 @@ async def test_the_satisfaction_of_a_day_exactly(sessions, supervisor):
     # one unhappy rating: a CSAT of 0, not null
     wechat = await figures(sessions, supervisor, channel="wechat")
     assert (wechat["rating_requests"], wechat["csat"], wechat["mean_score"]) == (1, 0.0, 2.0)
-    general = await figures(sessions, supervisor, team="general")
-    assert (general["ratings"], general["per_score"]["2"]) == (1, 1)
+    # the team that had the contact when it was resolved, not the conversation's now
+    complaints = await figures(sessions, supervisor, team="complaints")
+    assert (complaints["rating_requests"], complaints["response_rate"]) == (1, 0.0)
+    assert complaints["csat"] is None
     claims = await figures(sessions, supervisor, team="claims")
-    assert (claims["rating_requests"], claims["ratings"], claims["satisfied"]) == (4, 3, 2)
+    assert (claims["rating_requests"], claims["ratings"], claims["satisfied"]) == (3, 3, 2)
+    assert (await figures(sessions, supervisor, team="general"))["rating_requests"] == 0
     next_day = await figures(sessions, supervisor, start="2026-12-02", end="2026-12-02")
     assert (next_day["rating_requests"], next_day["mean_score"], next_day["csat"]) == (1, 1.0, 0.0)
     before = await figures(sessions, supervisor, start="2026-11-30", end="2026-11-30")
@@ -185,5 +204,7 @@ async def test_what_the_desk_records_is_what_csat_counts(service, sessions):
         0.5,
         3.5,
     )
+    claims = await figures(sessions, supervisor, start=today, end=today, tz="UTC", team="claims")
+    assert (claims["rating_requests"], claims["ratings"], claims["mean_score"]) == (2, 1, 5.0)
     by_agent = await figures(sessions, supervisor, start=today, end=today, tz="UTC", agent="a1")
     assert (by_agent["rating_requests"], by_agent["ratings"], by_agent["mean_score"]) == (2, 1, 5.0)
