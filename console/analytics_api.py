@@ -10,11 +10,15 @@ from console import api
 from console.keys import sessions_key, settings_key
 from desk.analytics.agents import agent_metrics
 from desk.analytics.bot import bot_metrics
+from desk.analytics.casework import casework_metrics
 from desk.analytics.claims import claims_metrics
+from desk.analytics.contacts import contacts_metrics
 from desk.analytics.drilldown import DrillQuery, drilldown
 from desk.analytics.export import conversations_csv
 from desk.analytics.funnel import funnel
+from desk.analytics.outcome import OutcomeQuery, outcome_metrics
 from desk.analytics.queue import QueueQuery, Targets, queue_metrics
+from desk.analytics.ranges import FilteredQuery, RangeQuery
 from desk.analytics.resolution import resolution_metrics
 from desk.analytics.staffing import StaffingQuery, staffing
 from desk.analytics.trends import TrendQuery, trend
@@ -131,3 +135,30 @@ async def drill(request: web.Request) -> web.Response:
     query = read(DrillQuery, dict(request.query))
     targets = Targets(settings.service_level_target_seconds, settings.short_abandon_seconds)
     return web.json_response(await drilldown(request.app[sessions_key], reader, query, targets))
+
+
+@routes.get("/api/v1/analytics/contacts", name="api_analytics_contacts")
+async def contacts(request: web.Request) -> web.Response:
+    """Contacts per channel, hour, team and language, and unique customers, for
+    `start`..`end`, optionally of one `team` or `channel`."""
+    reader = api.current_agent(request)
+    query = read(FilteredQuery, dict(request.query))
+    return web.json_response(await contacts_metrics(request.app[sessions_key], reader, query))
+
+
+@routes.get("/api/v1/analytics/outcome", name="api_analytics_outcome")
+async def outcome(request: web.Request) -> web.Response:
+    """CSAT, the response rate and the mean score for `start`..`end`, optionally of
+    one `team`, `channel` or `agent` (username)."""
+    reader = api.current_agent(request)
+    query = read(OutcomeQuery, dict(request.query))
+    return web.json_response(await outcome_metrics(request.app[sessions_key], reader, query))
+
+
+@routes.get("/api/v1/analytics/casework", name="api_analytics_casework")
+async def casework(request: web.Request) -> web.Response:
+    """Complaints, callbacks and follow-ups against their due dates for
+    `start`..`end`, and the backlog overdue now."""
+    reader = api.current_agent(request)
+    query = read(RangeQuery, dict(request.query))
+    return web.json_response(await casework_metrics(request.app[sessions_key], reader, query))

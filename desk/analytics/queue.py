@@ -11,60 +11,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import UTC, datetime
+from typing import Any
 
-from pydantic import Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from desk.analytics.episodes import ABANDONED, FIRST_REPLY, HANDOFF
+from desk.analytics.ranges import FilteredQuery, check_filters, check_reader, ratio
 from desk.clock import aware
-from desk.errors import DeskError
-from desk.inputs import Body
-from store.models import Agent, AgentRole, Conversation, ConversationState, Event, Team
+from store.models import Agent, Conversation, ConversationState, Event
 
-READERS = (AgentRole.SUPERVISOR, AgentRole.ADMIN)
-CHANNELS = ("web", "wechat", "telegram", "app")
-# The widest range one request may ask for: the raw events are read, not rollups.
-MAX_DAYS = 92
+# The queue's filters are the handoff's team and channel.
+QueueQuery = FilteredQuery
 
-Name = Annotated[str, Field(min_length=1, max_length=32)]
-
-
-class QueueQuery(Body):
-    """`start` and `end` are days (both included) in `tz`, China time by default."""
-
-    start: date
-    end: date
-    tz: Annotated[str, Field(min_length=1, max_length=64)] = "Asia/Shanghai"
-    team: Name | None = None
-    channel: Name | None = None
-    refusals = {
-        "start": ("bad_range", "start and end are days, YYYY-MM-DD."),
-        "end": ("bad_range", "start and end are days, YYYY-MM-DD."),
-    }
-
-    @model_validator(mode="after")
-    def _in_order(self) -> QueueQuery:
-        if self.end < self.start:
-            raise DeskError("bad_range", "end is before start.", 400)
-        if (self.end - self.start).days + 1 > MAX_DAYS:
-            raise DeskError("bad_range", f"A range is at most {MAX_DAYS} days.", 400)
-        return self
-
-    def zone(self) -> ZoneInfo:
-        try:
-            return ZoneInfo(self.tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise DeskError("bad_timezone", f"There is no time zone {self.tz!r}.", 400) from None
-
-    def bounds(self) -> tuple[datetime, datetime]:
-        """The range as instants: from the start day's midnight to the end day's next."""
-        zone = self.zone()
-        first = datetime.combine(self.start, time(), zone)
-        return first, datetime.combine(self.end + timedelta(days=1), time(), zone)
+__all__ = ["QueueQuery", "Targets", "check_filters", "check_reader", "percentile"]
 
 
 @dataclass(frozen=True)
@@ -78,11 +39,6 @@ class Targets:
 DEFAULT_TARGETS = Targets()
 
 
-def check_reader(agent: Agent) -> None:
-    if agent.role not in READERS:
-        raise DeskError("forbidden", "Only supervisors and admins see the queue figures.", 403)
-
-
 def percentile(values: list[float], share: float) -> float | None:
     """The nearest-rank percentile: the smallest value with at least `share` of the
     values at or below it."""
@@ -90,21 +46,6 @@ def percentile(values: list[float], share: float) -> float | None:
         return None
     ordered = sorted(values)
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
-
-
-def _ratio(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
-
-
-async def check_filters(session: AsyncSession, query: QueueQuery) -> None:
-    """Unknown filter values are refused, not answered with zeros."""
-    query.zone()
-    if query.channel is not None and query.channel not in CHANNELS:
-        raise DeskError("unknown_channel", f"There is no channel {query.channel!r}.", 400)
-    if query.team is not None and (
-        await session.scalar(select(Team.id).where(Team.code == query.team)) is None
-    ):
-        raise DeskError("unknown_team", f"There is no team {query.team!r}.", 400)
 
 
 @dataclass(frozen=True)
@@ -122,9 +63,7 @@ async def episodes(
     session: AsyncSession, query: QueueQuery, at: datetime | None = None
 ) -> list[Episode]:
     """The episodes whose handoff is in the range (of the team and channel asked)."""
-    start, end = query.bounds()
-    # Compared as UTC: SQLite keeps times as text without their zone.
-    since, until = start.astimezone(UTC), end.astimezone(UTC)
+    since, until = query.utc_bounds()
     handoffs = [
         event
         for event in await session.scalars(
@@ -204,8 +143,8 @@ async def queue_metrics(
         "short_abandons": short,
         "waiting": len(still_waiting),
         "closed_unanswered": len(handoffs) - len(answered) - len(abandoned) - len(still_waiting),
-        "service_level": _ratio(within, counted),
-        "abandon_rate": _ratio(len(abandoned) - short, counted),
+        "service_level": ratio(within, counted),
+        "abandon_rate": ratio(len(abandoned) - short, counted),
         "asa": {
             "mean": round(sum(answered) / len(answered), 3) if answered else None,
             "p50": percentile(answered, 0.5),

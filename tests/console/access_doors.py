@@ -344,24 +344,23 @@ API_DOORS = [
         "GET", "/api/v1/analytics/agents?start=2026-12-01&end=2026-12-07", only(200, 403, *MANAGERS)
     ),
     Door("GET", "/api/v1/analytics/bot?start=2026-12-01&end=2026-12-07", only(200, 403, *MANAGERS)),
-    Door("GET", "/api/v1/analytics/staffing?day=2026-12-08", only(200, 403, *MANAGERS)),
     Door(
         "GET",
-        "/api/v1/analytics/drilldown?start=2026-12-01&end=2026-12-07&of=queue&part=answered",
+        "/api/v1/analytics/contacts?start=2026-12-01&end=2026-12-07",
         only(200, 403, *MANAGERS),
     ),
     Door(
         "GET",
-        "/api/v1/analytics/trends?start=2026-12-01&end=2026-12-02&metric=containment",
+        "/api/v1/analytics/outcome?start=2026-12-01&end=2026-12-07",
+        only(200, 403, *MANAGERS),
+    ),
+    Door(
+        "GET",
+        "/api/v1/analytics/casework?start=2026-12-01&end=2026-12-07",
         only(200, 403, *MANAGERS),
     ),
     Door(
         "GET", "/api/v1/analytics/funnel?start=2026-12-01&end=2026-12-07", only(200, 403, *MANAGERS)
-    ),
-    Door(
-        "GET",
-        "/api/v1/analytics/conversations.csv?start=2026-12-01&end=2026-12-07",
-        only(200, 403, *MANAGERS),
     ),
     Door(
         "GET", "/api/v1/analytics/claims?start=2026-12-01&end=2026-12-07", only(200, 403, *MANAGERS)
@@ -369,6 +368,22 @@ API_DOORS = [
     Door(
         "GET",
         "/api/v1/analytics/resolution?start=2026-12-01&end=2026-12-07",
+        only(200, 403, *MANAGERS),
+    ),
+    Door(
+        "GET",
+        "/api/v1/analytics/conversations.csv?start=2026-12-01&end=2026-12-07",
+        only(200, 403, *MANAGERS),
+    ),
+    Door("GET", "/api/v1/analytics/staffing?day=2026-12-08", only(200, 403, *MANAGERS)),
+    Door(
+        "GET",
+        "/api/v1/analytics/trends?start=2026-12-01&end=2026-12-02&metric=containment",
+        only(200, 403, *MANAGERS),
+    ),
+    Door(
+        "GET",
+        "/api/v1/analytics/drilldown?start=2026-12-01&end=2026-12-07&of=queue&part=answered",
         only(200, 403, *MANAGERS),
     ),
     # The audit log: whoever reads the models reads every trainer's act.

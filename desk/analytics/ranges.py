@@ -1,0 +1,89 @@
+"""What every figure's query body shares: a range of whole days in a time zone (China
+time by default), the filters by team and channel, who may read the figures, and how
+ratios and unknown filter values are answered (see docs/metrics.md)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, model_validator
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from desk.errors import DeskError
+from desk.inputs import Body
+from store.models import Agent, AgentRole, Team
+
+READERS = (AgentRole.SUPERVISOR, AgentRole.ADMIN)
+CHANNELS = ("web", "wechat", "telegram", "app")
+# The widest range one request may ask for: the raw events are read, not rollups.
+MAX_DAYS = 92
+
+Name = Annotated[str, Field(min_length=1, max_length=32)]
+
+
+class RangeQuery(Body):
+    """`start` and `end` are days (both included) in `tz`, China time by default."""
+
+    start: date
+    end: date
+    tz: Annotated[str, Field(min_length=1, max_length=64)] = "Asia/Shanghai"
+    refusals = {
+        "start": ("bad_range", "start and end are days, YYYY-MM-DD."),
+        "end": ("bad_range", "start and end are days, YYYY-MM-DD."),
+    }
+
+    @model_validator(mode="after")
+    def _in_order(self) -> RangeQuery:
+        if self.end < self.start:
+            raise DeskError("bad_range", "end is before start.", 400)
+        if (self.end - self.start).days + 1 > MAX_DAYS:
+            raise DeskError("bad_range", f"A range is at most {MAX_DAYS} days.", 400)
+        return self
+
+    def zone(self) -> ZoneInfo:
+        try:
+            return ZoneInfo(self.tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise DeskError("bad_timezone", f"There is no time zone {self.tz!r}.", 400) from None
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        """The range as instants: from the start day's midnight to the end day's next."""
+        zone = self.zone()
+        first = datetime.combine(self.start, time(), zone)
+        return first, datetime.combine(self.end + timedelta(days=1), time(), zone)
+
+    def utc_bounds(self) -> tuple[datetime, datetime]:
+        """The bounds in UTC, to compare with the store's times: SQLite keeps them as
+        text without their zone."""
+        start, end = self.bounds()
+        return start.astimezone(UTC), end.astimezone(UTC)
+
+
+class FilteredQuery(RangeQuery):
+    """A range, optionally of one team's or one channel's conversations."""
+
+    team: Name | None = None
+    channel: Name | None = None
+
+
+def check_reader(agent: Agent) -> None:
+    if agent.role not in READERS:
+        raise DeskError("forbidden", "Only supervisors and admins see these figures.", 403)
+
+
+def ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+async def check_filters(session: AsyncSession, query: FilteredQuery) -> None:
+    """Unknown filter values are refused, not answered with zeros."""
+    query.zone()
+    if query.channel is not None and query.channel not in CHANNELS:
+        raise DeskError("unknown_channel", f"There is no channel {query.channel!r}.", 400)
+    if query.team is not None and (
+        await session.scalar(select(Team.id).where(Team.code == query.team)) is None
+    ):
+        raise DeskError("unknown_team", f"There is no team {query.team!r}.", 400)
