@@ -142,3 +142,11 @@ async def wallboard(
         },
         "projection": projection(within, counted, waits, board),
     }
+
+
+async def supervisors_wallboard(
+    sessions: async_sessionmaker[AsyncSession], at: datetime, board: Board
+) -> dict[str, Any]:
+    """The board as the supervisors' room sees it: only supervisors and admins are in
+    it, so the figures are read as a supervisor (never stored, never a real agent)."""
+    return await wallboard(sessions, Agent(role=AgentRole.SUPERVISOR), at, board)
