@@ -9,6 +9,8 @@ import asyncio
 
 import pytest
 
+from console.agents import NAMESPACE, SUPERVISORS
+from console.keys import service_key
 from console.wallboard import Coalesced
 from tests.console.test_agent_socket import Console, queued_customer
 from tests.console.test_api import token
@@ -57,6 +59,16 @@ async def test_supervisors_get_the_board_and_a_fresh_one_after_a_handoff(client)
     await board.disconnect()
 
 
+async def closed_on_the_server(client, left: int) -> None:
+    """Until the supervisors' room holds `left` sockets: the server handled the close."""
+    hub = client.app[service_key].hub
+    for _ in range(200):
+        if len(list(hub.server.manager.get_participants(NAMESPACE, SUPERVISORS))) == left:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the wallboard's socket is still open on the server")
+
+
 def presence_of(board: dict, name: str) -> str:
     return next(a["presence"] for a in board["agents"] if a["display_name"] == name)
 
@@ -72,7 +84,7 @@ async def test_a_wallboard_closing_leaves_its_supervisor_as_they_were(client):
     )
     assert presence_of((await watcher.call("wallboard"))["wallboard"], name) == "online"
     await board.disconnect()
-    await asyncio.sleep(0.2)  # the server handles the close
+    await closed_on_the_server(client, 1)
     assert presence_of((await watcher.call("wallboard"))["wallboard"], name) == "online"
     console = await Console(client.base).connect(await token(client, "supervisor1"))
     await console.disconnect()
