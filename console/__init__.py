@@ -30,6 +30,7 @@ from console import (
     training_api,
     training_pages,
     training_stories,
+    wallboard,
 )
 from console.agents import AgentConsole
 from console.keys import (
@@ -81,6 +82,7 @@ def install(
     sio.register_namespace(agents)
     trainers = install_models(app, sio, service, settings, tokens)
     agents.also_recheck.append(trainers.recheck)
+    wallboard.install(app, agents, settings)
     for table in (
         pages.routes,
         api.routes,
@@ -98,6 +100,7 @@ def install(
         models_pages.routes,
         audit_pages.routes,
         analytics_api.routes,
+        wallboard.routes,
     ):
         app.add_routes(table)
     return agents

@@ -55,6 +55,10 @@ class AgentConsole(AnswersEveryEvent, socketio.AsyncNamespace):
         self.connections: Counter[int] = Counter()
         # Rechecks of the staff's other namespaces, run with this one's.
         self.also_recheck: list[Callable[[list[int] | None], Awaitable[None]]] = []
+        # Told of every change to the queues or to who is answering (the wallboard's
+        # pushes), and the wallboard itself for the `wallboard` event.
+        self.queue_watchers: list[Callable[[], None]] = []
+        self.wallboard: Callable[[Agent], Awaitable[dict[str, Any]]] | None = None
 
     # ---- AgentHub ----------------------------------------------------------------------
 
@@ -81,6 +85,7 @@ class AgentConsole(AnswersEveryEvent, socketio.AsyncNamespace):
         if assigned is not None:
             rooms.append(agent_room(assigned))
         await self.emit("conversation", conversation, room=rooms)
+        self._queue_changed()
 
     async def message_added(self, conversation_id: int, message: dict[str, Any]) -> None:
         await self.emit("message", message, room=conversation_room(conversation_id))
@@ -112,6 +117,10 @@ class AgentConsole(AnswersEveryEvent, socketio.AsyncNamespace):
         )
         await self.emit("reminder", {"callback": callback}, room=rooms)
 
+    def _queue_changed(self) -> None:
+        for watcher in self.queue_watchers:
+            watcher()
+
     def connected_agents(self) -> list[int]:
         return list(self.connections)
 
@@ -123,6 +132,13 @@ class AgentConsole(AnswersEveryEvent, socketio.AsyncNamespace):
         )
         if agent.role == AgentRole.TRAINER:
             raise ConnectionRefusedError("trainers do not take conversations")
+        if supervises(agent) and isinstance(auth, dict) and auth.get("wallboard"):
+            # A wallboard watches: it neither puts its supervisor online nor counts
+            # as their console. Its agent's room is for closing it on a changed grant.
+            await self.save_session(sid, {"board_of": agent.id, "grant": grant(agent)})
+            await self.enter_room(sid, agent_room(agent.id))
+            await self.enter_room(sid, SUPERVISORS)
+            return
         await self.save_session(sid, {"agent_id": agent.id, "grant": grant(agent)})
         await self.enter_room(sid, agent_room(agent.id))
         # Supervisors hear everything in their own room; a team's room is its agents'.
@@ -151,11 +167,12 @@ class AgentConsole(AnswersEveryEvent, socketio.AsyncNamespace):
     async def _presence(self, agent_id: int, presence: str) -> None:
         await self.service.set_presence(agent_id, presence)
         await self.emit("presence", {"agent_id": agent_id, "presence": presence}, room=SUPERVISORS)
+        self._queue_changed()
 
     async def _agent(self, sid: str) -> Agent:
         session = await self.get_session(sid)
         async with self.service.sessions() as db:
-            agent = await db.get(Agent, session["agent_id"])
+            agent = await db.get(Agent, session.get("agent_id") or session["board_of"])
         if agent is None or grant(agent) != session["grant"]:
             # Refused now; `recheck` closes the console (at once in the process where
             # the change was made, at the next housekeeping round in the others).
@@ -200,6 +217,16 @@ class AgentConsole(AnswersEveryEvent, socketio.AsyncNamespace):
             "resolution_reasons": list(RESOLUTION_REASONS),
             "canned": await self.service.canned_responses(),
         }
+
+    async def on_wallboard(self, sid: str, data: Any = None) -> dict[str, Any]:
+        """The wallboard as it is now, for supervisors and admins (console.wallboard)."""
+        try:
+            agent = await self._agent(sid)
+            if self.wallboard is None:
+                raise DeskError("unavailable", "There is no wallboard here.", 503)
+            return {"ok": True, "wallboard": await self.wallboard(agent)}
+        except DeskError as exc:
+            return _refusal(exc)
 
     async def on_presence(self, sid: str, data: Any = None) -> dict[str, Any]:
         try:

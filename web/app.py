@@ -39,6 +39,7 @@ TEMPLATES: list[Path] = [HERE / "templates", *console.TEMPLATES, *channels.TEMPL
 VENDOR = {
     # served from node_modules, installed by `make setup` from package.json
     "socket.io.min.js": ROOT / "node_modules/socket.io-client/dist/socket.io.min.js",
+    "echarts.min.js": ROOT / "node_modules/echarts/dist/echarts.min.js",
 }
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
