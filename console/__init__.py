@@ -16,6 +16,7 @@ from aiohttp import web
 from console import (
     admin,
     analytics_api,
+    analytics_pages,
     api,
     audit_pages,
     casework_api,
@@ -100,6 +101,7 @@ def install(
         models_pages.routes,
         audit_pages.routes,
         analytics_api.routes,
+        analytics_pages.routes,
         wallboard.routes,
     ):
         app.add_routes(table)

@@ -531,8 +531,9 @@ PAGE_DOORS = [
     # The models' pages: forms answer with a redirect back saying what happened.
     Door("GET", "/console/models", only(200, 403, *MODEL_READERS, anonymous=LOGIN)),
     Door("GET", "/console/changes", only(200, 403, *MODEL_READERS, anonymous=LOGIN)),
-    # The live wallboard, and the chart library it draws with (public, as socket.io's).
+    # The live wallboard and the analytics page.
     Door("GET", "/console/wallboard", only(200, 403, *MANAGERS, anonymous=LOGIN)),
+    Door("GET", "/console/analytics", only(200, 403, *MANAGERS, anonymous=LOGIN)),
     Door("GET", MODEL_PAGE, only(200, 403, *MODEL_READERS, anonymous=LOGIN)),
     Door(
         "POST",
