@@ -26,6 +26,7 @@ from desk.analytics.queue import (
     check_reader,
     percentile,
 )
+from desk.analytics.ranges import ratio
 from desk.clock import aware
 from desk.errors import DeskError
 from store.models import Agent, AgentRole, Event
@@ -77,10 +78,6 @@ def _overlap(first: list[Interval], second: list[Interval]) -> float:
             if clipped:
                 total += (clipped[1] - clipped[0]).total_seconds()
     return total
-
-
-def _ratio(part: float, whole: float) -> float | None:
-    return round(part / whole, 4) if whole else None
 
 
 async def _timeline(
@@ -205,8 +202,8 @@ def _figures(rows: list[_Agent]) -> dict[str, Any]:
         "away_seconds": round(sum(row.presence["away"] for row in rows), 3),
         "signed_in_seconds": round(signed_in, 3),
         "handling_seconds": round(handling, 3),
-        "occupancy": _ratio(busy, signed_in),
-        "concurrency": _ratio(_length(holds), handling),
+        "occupancy": ratio(busy, signed_in),
+        "concurrency": ratio(_length(holds), handling),
         "handled": sum(row.handled for row in rows),
         "aht": {
             "mean": round(sum(times) / len(times), 3) if times else None,
@@ -214,7 +211,7 @@ def _figures(rows: list[_Agent]) -> dict[str, Any]:
             "p90": percentile(times, 0.9),
         },
         "answered": answered,
-        "service_level": _ratio(sum(row.answered_within for row in rows), answered),
+        "service_level": ratio(sum(row.answered_within for row in rows), answered),
     }
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from desk.analytics.queue import QueueQuery, check_filters, check_reader
+from desk.analytics.ranges import ratio
 from desk.clock import aware, now
 from desk.errors import DeskError
 from store.models import Agent, Conversation, Event, Message, SenderKind
@@ -129,10 +130,6 @@ def _sessions(
             if quiet <= at:
                 session.outcome, session.end = "left", quiet
     return found
-
-
-def _ratio(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
 
 
 async def read_sessions(
@@ -269,14 +266,14 @@ async def bot_metrics(
         "left_mid_form": sum(1 for s in finished if s.outcome == "left" and s.mid_form()),
         "handed_over": len(handed),
         "contained": len(contained),
-        "containment": _ratio(len(contained), len(finished)),
+        "containment": ratio(len(contained), len(finished)),
         "durably_contained": len(durable),
-        "durable_containment": _ratio(len(durable), len(finished)),
-        "handoff_rate": _ratio(len(handed), len(finished)),
+        "durable_containment": ratio(len(durable), len(finished)),
+        "handoff_rate": ratio(len(handed), len(finished)),
         "handoffs_by_reason": dict(sorted(Counter(s.reason or "" for s in handed).items())),
         "parsed_messages": len(messages),
         "fallbacks": sum(1 for row in messages if row.fallback),
-        "fallback_rate": _ratio(sum(1 for row in messages if row.fallback), len(messages)),
+        "fallback_rate": ratio(sum(1 for row in messages if row.fallback), len(messages)),
         "top_intents": [
             {"intent": intent, "count": count}
             for intent, count in sorted(intents.items(), key=lambda item: (-item[1], item[0]))[

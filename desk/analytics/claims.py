@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from desk.analytics.queue import QueueQuery, check_reader, percentile
+from desk.analytics.ranges import ratio
 from desk.clock import aware
 from desk.errors import DeskError
 from store.models import (
@@ -27,10 +28,6 @@ from store.models import (
 )
 
 DECIDED = (ClaimStage.APPROVED, ClaimStage.PAID, ClaimStage.REJECTED)
-
-
-def _ratio(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
 
 
 async def claims_metrics(
@@ -88,10 +85,10 @@ async def claims_metrics(
         "end": end.isoformat(),
         "submitted": len(submitted),
         "filed_online": len(online),
-        "self_service_share": _ratio(len(online), len(submitted)),
+        "self_service_share": ratio(len(online), len(submitted)),
         "decided": len(decided),
         "first_time": len(first_time),
-        "first_time_success": _ratio(len(first_time), len(decided)),
+        "first_time_success": ratio(len(first_time), len(decided)),
         "paid": len(cycles),
         "cycle_seconds": {
             "mean": round(sum(cycles) / len(cycles), 3) if cycles else None,

@@ -74,7 +74,7 @@ def check_reader(agent: Agent) -> None:
         raise DeskError("forbidden", "Only supervisors and admins see these figures.", 403)
 
 
-def ratio(part: int, whole: int) -> float | None:
+def ratio(part: float, whole: float) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
