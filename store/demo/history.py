@@ -187,7 +187,7 @@ class History(Casework):
                 if not 9 <= local.hour < 21:
                     later += timedelta(hours=12)
                 found.append(Contact(later, contact.customer, self._channel(), contact.topic, True))
-        found = [c for c in found if self.start <= c.at]
+        found = [c for c in found if self.start <= c.at <= self.end]
         found.sort(key=lambda c: (c.at, c.customer or 0))
         return found
 
@@ -236,6 +236,7 @@ class History(Casework):
         }
         ep = Episode(row)
         self._ep, self._lang, self._t = ep, (0 if lang == "zh" else 1), contact.at
+        mark = len(self.events)  # this conversation's events are the ones after
         self.event(contact.at, "created", row, {"channel": contact.channel})
         topic = contact.topic
         if rng.random() < 0.3:
@@ -276,8 +277,7 @@ class History(Casework):
                 self._turn(self._pick(THANKS), "thank", [])
         if self._t > self.end:
             # It would end after the history does: left out whole rather than cut.
-            cid = row["id"]
-            self.events = [e for e in self.events if e[2]["conversation_id"] != cid]
+            del self.events[mark:]
             self.pending = []
             return None
         for table, casework in self.pending:
