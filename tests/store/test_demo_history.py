@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from desk.analytics.agents import agent_metrics
@@ -14,7 +15,7 @@ from desk.analytics.queue import QueueQuery, queue_metrics
 from desk.analytics.resolution import resolution_metrics
 from desk.inputs import read
 from store.db import create_engine
-from store.demo import CST, generate
+from store.demo import CST, generate, main
 from store.demo.history import HISTORY_TABLES
 from store.models import Agent, Base
 
@@ -117,3 +118,10 @@ async def test_the_figures_are_in_the_seeds_shape(database_url, sessions):
     assert claims["cycle_seconds"]["fastest"] >= 27 * 60
     assert claims["cycle_seconds"]["mean"] < 3 * 86400
     assert claims["advance_payments"]["requested"] > 0
+
+
+@pytest.mark.parametrize("days", ["-1", "367"])
+def test_the_command_refuses_history_days_out_of_range(days, capsys):
+    with pytest.raises(SystemExit):
+        main(["--history-days", days, "--database-url", "sqlite+aiosqlite:///unused.db"])
+    assert "--history-days must be from 0 to 366" in capsys.readouterr().err
