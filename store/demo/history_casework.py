@@ -321,7 +321,8 @@ class Casework:
                     "assigned_agent_id": agent,
                     "attempts": attempts,
                     "created_by_agent_id": None,
-                    "reminded_at": None,
+                    # The desk reminded the agent as the window opened.
+                    "reminded_at": start if start <= self.end else None,
                     "created_at": at,
                 },
             )
