@@ -18,7 +18,7 @@ from store.demo.fixed_customers import DEMO_CUSTOMERS
 from store.demo.generator import Generator
 from store.demo.history_writer import write_history
 from store.demo.rows import TABLES
-from store.models import Customer, InsuredMember
+from store.models import Conversation, Customer, InsuredMember
 
 BATCH = 10_000  # customers per transaction
 PROGRESS_EVERY = 20_000
@@ -86,9 +86,17 @@ async def generate(
                 elapsed = time.perf_counter() - started
                 progress(f"  {done:,} / {customers:,} customers ({elapsed:.1f} s)")
         if history_days > 0:
-            progress(f"demo data: {history_days} days of service history")
-            added = await write_history(engine, seed, history_days, history_end, history_per_day)
-            counts.update(added)
+            async with engine.connect() as conn:
+                served = await conn.scalar(select(func.count()).select_from(Conversation.__table__))
+            if served:
+                # A second history would interleave with the store's own events.
+                progress(f"demo data: the store already has {served:,} conversations; no history")
+            else:
+                progress(f"demo data: {history_days} days of service history")
+                added = await write_history(
+                    engine, seed, history_days, history_end, history_per_day
+                )
+                counts.update(added)
     finally:
         await engine.dispose()
     elapsed = time.perf_counter() - started

@@ -125,3 +125,14 @@ def test_the_command_refuses_history_days_out_of_range(days, capsys):
     with pytest.raises(SystemExit):
         main(["--history-days", days, "--database-url", "sqlite+aiosqlite:///unused.db"])
     assert "--history-days must be from 0 to 366" in capsys.readouterr().err
+
+
+async def test_a_store_with_conversations_gets_no_second_history(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path / 'again.db'}"
+    first = await generate(url, 50, progress=quiet, history_days=3, history_end=END)
+    assert first["conversations"] > 0
+    lines: list[str] = []
+    added = await generate(url, 50, progress=lines.append, history_days=3, history_end=END)
+    assert added["customers"] == 50
+    assert "conversations" not in added
+    assert any("no history" in line for line in lines)
