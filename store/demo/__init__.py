@@ -12,7 +12,8 @@ service (`--history-days`, 0 for none), ending when it runs:
 The same seed and size always give the same rows (the history: and the same
 end). Customers 1 and 2 (张伟 and
 李娜) are fixed demo customers, the same on every machine. Running it again
-appends: the ids continue from the largest ones in the store.
+appends: the ids continue from the largest ones in the store (the history is
+written only into a store without conversations).
 
 The parts: `dates` (the reference date), `population`, `products` and
 `fixed_customers` (pure data), `rows`, `people`, `policies`, `claims` and
