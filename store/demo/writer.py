@@ -8,6 +8,7 @@ import asyncio
 import random
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -15,8 +16,9 @@ from sqlalchemy import func, insert, select
 from store.db import create_engine, migrate_async
 from store.demo.fixed_customers import DEMO_CUSTOMERS
 from store.demo.generator import Generator
+from store.demo.history_writer import write_history
 from store.demo.rows import TABLES
-from store.models import Customer, InsuredMember
+from store.models import Conversation, Customer, InsuredMember
 
 BATCH = 10_000  # customers per transaction
 PROGRESS_EVERY = 20_000
@@ -42,10 +44,14 @@ async def generate(
     progress: Callable[[str], Any] = print,
     *,
     if_empty: bool = False,
+    history_days: int = 0,
+    history_end: datetime | None = None,
+    history_per_day: float | None = None,
 ) -> dict[str, int]:
     """Add `customers` demo customers, with their policies, insured members, claims and
-    claim histories, to the store at `url` (migrated first). Returns the rows added per
-    table. With `if_empty`, adds nothing when the store already has customers."""
+    claim histories, to the store at `url` (migrated first), then `history_days` days
+    of service history ending at `history_end` (now). Returns the rows added per table.
+    With `if_empty`, adds nothing when the store already has customers."""
     started = time.perf_counter()
     counts = {table.name: 0 for table in TABLES}
     await migrate_async(url)
@@ -79,6 +85,18 @@ async def generate(
             if done % PROGRESS_EVERY == 0 and done < customers:
                 elapsed = time.perf_counter() - started
                 progress(f"  {done:,} / {customers:,} customers ({elapsed:.1f} s)")
+        if history_days > 0:
+            async with engine.connect() as conn:
+                served = await conn.scalar(select(func.count()).select_from(Conversation.__table__))
+            if served:
+                # A second history would interleave with the store's own events.
+                progress(f"demo data: the store already has {served:,} conversations; no history")
+            else:
+                progress(f"demo data: {history_days} days of service history")
+                added = await write_history(
+                    engine, seed, history_days, history_end, history_per_day
+                )
+                counts.update(added)
     finally:
         await engine.dispose()
     elapsed = time.perf_counter() - started
@@ -93,7 +111,15 @@ async def generate(
 
 
 async def _main(args: argparse.Namespace) -> None:
-    await generate(args.database_url, args.customers, args.seed, print, if_empty=args.if_empty)
+    await generate(
+        args.database_url,
+        args.customers,
+        args.seed,
+        print,
+        if_empty=args.if_empty,
+        history_days=args.history_days,
+        history_per_day=args.history_contacts,
+    )
 
 
 def main(argv: list[str] | None = None, default_url: str | None = None) -> None:
@@ -112,7 +138,21 @@ def main(argv: list[str] | None = None, default_url: str | None = None) -> None:
     parser.add_argument(
         "--if-empty", action="store_true", help="do nothing when the store has customers"
     )
+    parser.add_argument(
+        "--history-days",
+        type=int,
+        default=90,
+        help="days of service history ending now (default 90, 0 for none)",
+    )
+    parser.add_argument(
+        "--history-contacts",
+        type=float,
+        default=None,
+        help="contacts on a busy weekday (default: 7 per 100 customers, at most 600)",
+    )
     args = parser.parse_args(argv)
     if args.customers < 0:
         parser.error("--customers must not be negative")
+    if not 0 <= args.history_days <= 366:
+        parser.error("--history-days must be from 0 to 366")
     asyncio.run(_main(args))
