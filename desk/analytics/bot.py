@@ -10,6 +10,7 @@ small talk (a FAQ question's topic is `faq/<topic>`)."""
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -82,6 +83,30 @@ class Session:
         return bool(self.parsed and self.parsed[-1].awaiting)
 
 
+class SessionIndex:
+    """Sessions by conversation and by customer, in time order, so that "what came
+    next" is a bisection, not a scan of every session."""
+
+    def __init__(self, sessions: list[Session]):
+        self._starts: dict[int, list[datetime]] = defaultdict(list)
+        self._whose: dict[str, list[Session]] = defaultdict(list)
+        for one in sorted(sessions, key=lambda s: s.start):
+            self._starts[one.conversation_id].append(one.start)
+            self._whose[one.who].append(one)
+        self._whose_starts = {who: [s.start for s in found] for who, found in self._whose.items()}
+
+    def next_start(self, conversation_id: int, after: datetime) -> datetime | None:
+        """When the conversation's next session began, if one did."""
+        starts = self._starts.get(conversation_id, [])
+        at = bisect_right(starts, after)
+        return starts[at] if at < len(starts) else None
+
+    def began(self, who: str, low: datetime, high: datetime) -> list[Session]:
+        """The sessions of `who` begun from `low` to `high`, both included."""
+        starts = self._whose_starts.get(who, [])
+        return self._whose.get(who, [])[bisect_left(starts, low) : bisect_right(starts, high)]
+
+
 def _sessions(
     events: list[Event],
     said: dict[int, list[datetime]],
@@ -113,10 +138,9 @@ def _sessions(
             current[conversation] = session  # an agent's resolve ends no bot session
             continue
         session.end = moment
+    index = SessionIndex(found)
     for session in found:
-        later = [s.start for s in found if s.conversation_id == session.conversation_id]
-        until = min((t for t in later if t > session.start), default=None)
-        last = session.end or until
+        last = session.end or index.next_start(session.conversation_id, session.start)
         session.said = [
             t for t in said.get(session.conversation_id, []) if session.start <= t < (last or at)
         ]
@@ -227,8 +251,8 @@ async def bot_sessions(
     return counted, everything
 
 
-def durably_contained(bot_session: Session, everything: list[Session], windows: Windows) -> bool:
-    return bot_session.contained() and not _came_back(bot_session, everything, windows)
+def durably_contained(bot_session: Session, index: SessionIndex, windows: Windows) -> bool:
+    return bot_session.contained() and not _came_back(bot_session, index, windows)
 
 
 async def bot_metrics(
@@ -244,7 +268,8 @@ async def bot_metrics(
         counted, everything = await bot_sessions(session, query, windows, at)
     finished = [s for s in counted if s.outcome != "open"]
     contained = [s for s in finished if s.contained()]
-    durable = [s for s in contained if not _came_back(s, everything, windows)]
+    index = SessionIndex(everything)
+    durable = [s for s in contained if not _came_back(s, index, windows)]
     handed = [s for s in finished if s.outcome == "handed_over"]
     messages = [row for s in counted for row in s.parsed]
     intents = Counter(
@@ -283,16 +308,13 @@ async def bot_metrics(
     }
 
 
-def _came_back(contained: Session, everything: list[Session], windows: Windows) -> bool:
+def _came_back(contained: Session, index: SessionIndex, windows: Windows) -> bool:
     """The same customer (or conversation) began another session on the same topic
     within `durable` after this one ended."""
     topic = contained.topic()
     if topic is None or contained.end is None:
         return False
     return any(
-        other is not contained
-        and other.who == contained.who
-        and contained.end <= other.start <= contained.end + windows.durable
-        and other.topic() == topic
-        for other in everything
+        other is not contained and other.topic() == topic
+        for other in index.began(contained.who, contained.end, contained.end + windows.durable)
     )

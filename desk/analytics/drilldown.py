@@ -12,7 +12,13 @@ from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from desk.analytics.bot import DEFAULT_WINDOWS, Session, bot_sessions, durably_contained
+from desk.analytics.bot import (
+    DEFAULT_WINDOWS,
+    Session,
+    SessionIndex,
+    bot_sessions,
+    durably_contained,
+)
 from desk.analytics.queue import (
     DEFAULT_TARGETS,
     Episode,
@@ -42,15 +48,15 @@ QUEUE_PARTS: dict[str, Callable[[Episode, Targets], bool]] = {
     "closed_unanswered": lambda e, t: e.outcome == "closed",
 }
 # Which bot sessions each bot figure counts.
-BOT_PARTS: dict[str, Callable[[Session, list[Session]], bool]] = {
-    "sessions": lambda s, everything: True,
-    "open": lambda s, everything: s.outcome == "open",
-    "seen_off": lambda s, everything: s.outcome == "seen_off",
-    "left": lambda s, everything: s.outcome == "left",
-    "left_mid_form": lambda s, everything: s.outcome == "left" and s.mid_form(),
-    "handed_over": lambda s, everything: s.outcome == "handed_over",
-    "contained": lambda s, everything: s.contained(),
-    "durably_contained": lambda s, everything: durably_contained(s, everything, DEFAULT_WINDOWS),
+BOT_PARTS: dict[str, Callable[[Session, SessionIndex], bool]] = {
+    "sessions": lambda s, index: True,
+    "open": lambda s, index: s.outcome == "open",
+    "seen_off": lambda s, index: s.outcome == "seen_off",
+    "left": lambda s, index: s.outcome == "left",
+    "left_mid_form": lambda s, index: s.outcome == "left" and s.mid_form(),
+    "handed_over": lambda s, index: s.outcome == "handed_over",
+    "contained": lambda s, index: s.contained(),
+    "durably_contained": lambda s, index: durably_contained(s, index, DEFAULT_WINDOWS),
 }
 
 
@@ -108,11 +114,11 @@ async def drilldown(
             ]
         elif query.of == "bot" and query.part in BOT_PARTS:
             counted, everything = await bot_sessions(session, query, DEFAULT_WINDOWS, at)
-            chosen = BOT_PARTS[query.part]
+            chosen, index = BOT_PARTS[query.part], SessionIndex(everything)
             found = [
                 (s.conversation_id, s.start, {"outcome": s.outcome, "topic": s.topic()})
                 for s in counted
-                if chosen(s, everything) and query.topic in (None, s.topic())
+                if chosen(s, index) and query.topic in (None, s.topic())
             ]
         else:
             raise DeskError(

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from desk.analytics.bot import STARTS, Session, Windows, read_sessions
+from desk.analytics.bot import STARTS, Session, SessionIndex, Windows, read_sessions
 from desk.analytics.episodes import FIRST_REPLY
 from desk.analytics.queue import QueueQuery, check_filters, check_reader
 from desk.clock import aware, now
@@ -98,12 +98,11 @@ async def funnel(
             s for s in everything if since <= s.start < until and query.channel in (None, s.channel)
         ]
         following = await _after(session, {s.conversation_id for s in counted}, since, horizon)
-    starts = sorted((s.conversation_id, s.start) for s in everything)
+    index = SessionIndex(everything)
     topics: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys((*STEPS, *BRANCHES), 0))
     for bot_session in counted:
         # what follows belongs to this session until the conversation's next one
-        later = [t for c, t in starts if c == bot_session.conversation_id and t > bot_session.start]
-        until_next = min(later, default=horizon)
+        until_next = index.next_start(bot_session.conversation_id, bot_session.start) or horizon
         for step in _steps(bot_session, following.get(bot_session.conversation_id, []), until_next):
             topics[bot_session.topic() or NO_TOPIC][step] += 1
     total = dict.fromkeys((*STEPS, *BRANCHES), 0)

@@ -10,13 +10,14 @@ on the same topic; when the topic is unknown, any session within the window coun
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from desk.analytics.bot import Session, Windows, read_sessions
+from desk.analytics.bot import Session, SessionIndex, Windows, read_sessions
 from desk.analytics.queue import QueueQuery, check_filters, check_reader
 from desk.clock import aware, now
 from desk.errors import DeskError
@@ -30,21 +31,21 @@ LOOKBACK = timedelta(days=7)
 DEFAULT_WINDOW = timedelta(days=7)
 
 
-def _resolved_in(sessions: list[Session], conversation_id: int, at: datetime) -> Session | None:
+def _resolved_in(
+    by_conversation: dict[int, list[Session]], conversation_id: int, at: datetime
+) -> Session | None:
     """The conversation's last session begun before the resolve."""
-    found = [s for s in sessions if s.conversation_id == conversation_id and s.start <= at]
+    found = [s for s in by_conversation.get(conversation_id, []) if s.start <= at]
     return max(found, key=lambda s: s.start) if found else None
 
 
 def came_back(
-    resolved: Session | None, who: str, at: datetime, sessions: list[Session], window: timedelta
+    resolved: Session | None, who: str, at: datetime, index: SessionIndex, window: timedelta
 ) -> bool:
     topic = resolved.topic() if resolved is not None else None
     return any(
-        other.who == who
-        and at < other.start <= at + window
-        and (topic is None or other.topic() == topic)
-        for other in sessions
+        at < other.start and (topic is None or other.topic() == topic)
+        for other in index.began(who, at, at + window)
     )
 
 
@@ -89,16 +90,20 @@ async def resolution_metrics(
             )
         )
     who = {s.conversation_id: s.who for s in everything}
+    index = SessionIndex(everything)
+    by_conversation: dict[int, list[Session]] = defaultdict(list)
+    for one in everything:
+        by_conversation[one.conversation_id].append(one)
     counted = [e for e in resolves if e.data.get("reason") not in NOT_COUNTED]
     settled = [
         e
         for e in counted
         if aware(e.at) + window <= at
         or came_back(
-            _resolved_in(everything, e.conversation_id or 0, aware(e.at)),
+            _resolved_in(by_conversation, e.conversation_id or 0, aware(e.at)),
             who.get(e.conversation_id or 0, ""),
             aware(e.at),
-            everything,
+            index,
             window,
         )
     ]
@@ -106,10 +111,10 @@ async def resolution_metrics(
         e
         for e in settled
         if not came_back(
-            _resolved_in(everything, e.conversation_id or 0, aware(e.at)),
+            _resolved_in(by_conversation, e.conversation_id or 0, aware(e.at)),
             who.get(e.conversation_id or 0, ""),
             aware(e.at),
-            everything,
+            index,
             window,
         )
     ]
