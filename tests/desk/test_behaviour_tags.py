@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from desk.analytics.tags import behaviour_tags
 from desk.casework.customer360 import customer_360
-from store.identifiers import make_claim_number, make_complaint_number, make_policy_number
+from store.identifiers import make_claim_number, make_complaint_number
 from store.models import (
     AgentRole,
     Claim,
@@ -18,51 +18,15 @@ from store.models import (
     Complaint,
     Conversation,
     Event,
-    InsuredMember,
     OtpChallenge,
-    Policy,
-    PolicyKind,
-    PolicyStatus,
     TaskStatus,
     VerificationLock,
 )
-from tests.console.test_casework import new_customer
+from tests.desk.insured import holder
 from tests.desk.test_conversations import make_agent
 
 NOW = datetime(2026, 12, 8, 4, 0, tzinfo=UTC)
 numbers = iter(range(500, 600))
-
-
-async def holder(session, serial: int, expires: date = date(2044, 2, 29)):
-    customer = new_customer(serial, "客户", f"1581234{serial:04d}")
-    session.add(customer)
-    await session.flush()
-    policy = Policy(
-        number=make_policy_number(serial),
-        holder_id=customer.id,
-        product_code="HYB-LTM",
-        product_name="好医保·长期医疗",
-        kind=PolicyKind.LONG_TERM_MEDICAL,
-        long_term=True,
-        status=PolicyStatus.ACTIVE,
-        sum_insured=Decimal("4000000.00"),
-        premium=Decimal("368.00"),
-        effective_date=date(2024, 3, 1),
-        expiry_date=expires,
-    )
-    session.add(policy)
-    await session.flush()
-    member = InsuredMember(
-        policy_id=policy.id,
-        customer_id=customer.id,
-        name="客户",
-        relation="self",
-        id_card_number=customer.id_card_number,
-        birth_date=customer.birth_date,
-    )
-    session.add(member)
-    await session.flush()
-    return customer, policy, member
 
 
 def claim(policy, member, days_ago: int) -> Claim:

@@ -13,7 +13,7 @@ from desk.analytics.claims import claims_metrics
 from desk.analytics.queue import QueueQuery
 from desk.errors import DeskError
 from desk.inputs import read
-from store.identifiers import make_advance_payment_number, make_claim_number, make_policy_number
+from store.identifiers import make_advance_payment_number, make_claim_number
 from store.models import (
     AdvancePayment,
     AgentRole,
@@ -24,11 +24,9 @@ from store.models import (
     Event,
     InsuredMember,
     Policy,
-    PolicyKind,
-    PolicyStatus,
     TaskStatus,
 )
-from tests.console.test_casework import new_customer
+from tests.desk.insured import holder
 from tests.desk.test_conversations import make_agent
 
 T0 = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 09:00 China time
@@ -41,34 +39,7 @@ def hours(n: float) -> datetime:
 
 
 async def insured(session) -> tuple[Policy, InsuredMember]:
-    customer = new_customer(77, "孙丽", "13612340000")
-    session.add(customer)
-    await session.flush()
-    policy = Policy(
-        number=make_policy_number(77),
-        holder_id=customer.id,
-        product_code="HYB-LTM",
-        product_name="好医保·长期医疗",
-        kind=PolicyKind.LONG_TERM_MEDICAL,
-        long_term=True,
-        status=PolicyStatus.ACTIVE,
-        sum_insured=Decimal("4000000.00"),
-        premium=Decimal("368.00"),
-        effective_date=date(2024, 3, 1),
-        expiry_date=date(2044, 2, 29),
-    )
-    session.add(policy)
-    await session.flush()
-    member = InsuredMember(
-        policy_id=policy.id,
-        customer_id=customer.id,
-        name="孙丽",
-        relation="self",
-        id_card_number=customer.id_card_number,
-        birth_date=customer.birth_date,
-    )
-    session.add(member)
-    await session.flush()
+    _, policy, member = await holder(session, 77, "孙丽")
     return policy, member
 
 
