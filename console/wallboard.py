@@ -82,6 +82,7 @@ class Wallboard:
         self.agents = agents
         self.board = Board(
             targets=Targets(settings.service_level_target_seconds, settings.short_abandon_seconds),
+            goal=settings.service_level_goal,
             # As routing counts agents online (desk.routing).
             presence_ttl=agents.service.presence_ttl,
         )

@@ -165,6 +165,9 @@ class Settings(BaseSettings):
     # threshold (docs/metrics.md).
     service_level_target_seconds: float = Field(default=20.0, gt=0)
     short_abandon_seconds: float = Field(default=5.0, ge=0)
+    # The share of customers to answer within the target: the wallboard's goal, and
+    # its alert when the next 15 minutes would take today below it.
+    service_level_goal: float = Field(default=0.8, gt=0, lt=1)
 
     def service_window(self) -> tuple[time, time]:
         opening, closing = (part.strip() for part in self.service_hours.split("-"))

@@ -81,7 +81,11 @@
   }
   function chart(id) {
     if (typeof echarts === "undefined") return null;
-    if (!charts[id]) charts[id] = echarts.init(document.getElementById(id), null, { renderer: "svg" });
+    if (!charts[id]) {
+      charts[id] = echarts.init(document.getElementById(id), null, {
+        renderer: "svg", locale: main.getAttribute("data-lang") === "en" ? "EN" : "ZH"
+      });
+    }
     return charts[id];
   }
 

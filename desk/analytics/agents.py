@@ -221,8 +221,12 @@ async def agent_metrics(
     query: QueueQuery,
     targets: Targets = DEFAULT_TARGETS,
 ) -> dict[str, Any]:
-    """Per agent (those who take conversations, of `query.team` if given) and per team."""
-    check_reader(reader)
+    """Per agent (those who take conversations, of `query.team` if given) and per team;
+    for an agent reading, their own row alone."""
+    # An agent sees their own figures, and nobody else's.
+    own = reader.role == AgentRole.AGENT
+    if not own:
+        check_reader(reader)
     if query.channel is not None:
         raise DeskError("bad_filter", "Agent figures are per agent and team, not channel.", 400)
     start, end = query.bounds()
@@ -230,7 +234,9 @@ async def agent_metrics(
     async with sessions() as session:
         await check_filters(session, query)
         chosen = select(Agent).where(Agent.role.in_((AgentRole.AGENT, AgentRole.SUPERVISOR)))
-        if query.team is not None:
+        if own:
+            chosen = chosen.where(Agent.id == reader.id)
+        elif query.team is not None:
             chosen = chosen.where(Agent.team == query.team)
         agents = {a.id: _Agent(a) for a in await session.scalars(chosen.order_by(Agent.id))}
         if agents:
@@ -238,7 +244,7 @@ async def agent_metrics(
             await _holds(session, agents, since, until)
             await _answers(session, agents, since, until, targets)
     teams: dict[str, list[_Agent]] = defaultdict(list)
-    for row in agents.values():
+    for row in agents.values() if not own else []:
         teams[row.agent.team].append(row)
     return {
         "start": start.isoformat(),

@@ -340,8 +340,11 @@ API_DOORS = [
     Door(
         "GET", "/api/v1/analytics/queue?start=2026-12-01&end=2026-12-07", only(200, 403, *MANAGERS)
     ),
+    # an agent reads their own figures there, nobody else's
     Door(
-        "GET", "/api/v1/analytics/agents?start=2026-12-01&end=2026-12-07", only(200, 403, *MANAGERS)
+        "GET",
+        "/api/v1/analytics/agents?start=2026-12-01&end=2026-12-07",
+        only(200, 403, *CASEWORKERS),
     ),
     Door("GET", "/api/v1/analytics/bot?start=2026-12-01&end=2026-12-07", only(200, 403, *MANAGERS)),
     Door(

@@ -146,3 +146,14 @@ async def test_changes_within_an_interval_make_one_push_at_its_end():
     await settle()
     assert pushes == [0, 1, 2]
     await coalesced.close()
+
+
+async def test_the_goal_is_the_consoles_setting(sqlite_url):
+    client = await start_console(sqlite_url, housekeeping=False, service_level_goal=0.96)
+    try:
+        board = await board_of(client, "supervisor1")
+        answer = await board.call("wallboard")
+        assert answer["wallboard"]["service_level"]["goal"] == 0.96
+        await board.disconnect()
+    finally:
+        await client.close()

@@ -126,11 +126,17 @@ async def test_an_agents_day_exactly(sessions):
     )
 
 
-async def test_agent_figures_are_for_supervisors_and_admins_and_per_team(sessions):
+async def test_an_agent_sees_their_own_figures_and_a_trainer_none(sessions):
     agent = await make_agent(sessions, "plain")
+    await make_agent(sessions, "colleague")
+    trainer = await make_agent(sessions, "teacher", AgentRole.TRAINER, "general")
     boss = await make_agent(sessions, "boss2", AgentRole.SUPERVISOR, "general")
+    own = await agent_metrics(sessions, agent, read(QueueQuery, {**DAY, "team": "general"}))
+    assert [row["username"] for row in own["agents"]] == ["plain"] and own["teams"] == []
+    everyone = await agent_metrics(sessions, boss, read(QueueQuery, DAY))
+    assert {row["username"] for row in everyone["agents"]} >= {"plain", "colleague", "boss2"}
     with pytest.raises(DeskError) as refused:
-        await agent_metrics(sessions, agent, read(QueueQuery, DAY))
+        await agent_metrics(sessions, trainer, read(QueueQuery, DAY))
     assert refused.value.status == 403
     with pytest.raises(DeskError) as by_channel:
         await agent_metrics(sessions, boss, read(QueueQuery, {**DAY, "channel": "web"}))
