@@ -18,6 +18,7 @@ from desk.analytics.claims import claims_metrics
 from desk.analytics.contacts import contacts_metrics
 from desk.analytics.drilldown import DrillQuery, drilldown
 from desk.analytics.export import conversations_csv
+from desk.analytics.forms import form_metrics
 from desk.analytics.funnel import funnel
 from desk.analytics.outcome import OutcomeQuery, outcome_metrics
 from desk.analytics.queue import QueueQuery, Targets, queue_metrics
@@ -43,6 +44,7 @@ FIGURES: dict[str, tuple[type[Body], Figures, bool]] = {
     "outcome": (OutcomeQuery, outcome_metrics, False),
     "casework": (RangeQuery, casework_metrics, False),
     "funnel": (QueueQuery, funnel, False),
+    "forms": (QueueQuery, form_metrics, False),
     "trends": (TrendQuery, trend, True),
     "drilldown": (DrillQuery, drilldown, True),
     "staffing": (StaffingQuery, staffing, False),

@@ -348,6 +348,9 @@ API_DOORS = [
     ),
     Door("GET", "/api/v1/analytics/bot?start=2026-12-01&end=2026-12-07", only(200, 403, *MANAGERS)),
     Door(
+        "GET", "/api/v1/analytics/forms?start=2026-12-01&end=2026-12-07", only(200, 403, *MANAGERS)
+    ),
+    Door(
         "GET",
         "/api/v1/analytics/contacts?start=2026-12-01&end=2026-12-07",
         only(200, 403, *MANAGERS),
