@@ -183,6 +183,21 @@
     });
   }
 
+  async function forms() {
+    var figures = await get("/api/v1/analytics/forms", query("funnel")).catch(fail);
+    if (!figures) return;
+    var body = document.querySelector("#forms-table tbody");
+    body.replaceChildren();
+    figures.forms.forEach(function (row) {
+      var tr = el("tr");
+      tr.dataset.form = row.form;
+      tr.append(el("th", say("analytics.form." + row.form)));
+      [count(row.started), count(row.completed), count(row.cancelled), count(row.left),
+        percent(row.completion_rate), percent(row.cancel_rate)].forEach(function (text) { tr.append(el("td", text)); });
+      body.append(tr);
+    });
+  }
+
   async function staffing() {
     var params = new URLSearchParams({
       day: document.getElementById("staffing-day").value,
@@ -222,6 +237,7 @@
     tiles().catch(fail);
     trend();
     funnel();
+    forms();
     staffing();
   }
 

@@ -50,6 +50,10 @@ async def test_a_supervisor_drills_from_a_figure_to_the_transcript(console):
             await expect(page.locator("#trend-table tbody tr")).to_have_count(7)
             await expect(page.locator("#staffing-chart svg")).to_have_count(1)
             await expect(page.locator("#funnel-table tbody tr").last).to_contain_text("合计")
+            await expect(page.locator("#forms-table tbody tr")).to_have_count(4)
+            await expect(page.locator("#forms-table tr[data-form='claim'] th")).to_have_text(
+                "理赔申请"
+            )
             export = await page.locator("#analytics-export").get_attribute("href")
             assert export and export.startswith("/api/v1/analytics/conversations.csv?start=")
             # from the drill-down to the transcript
