@@ -4,6 +4,7 @@ and admins only. Each figure is defined in docs/metrics.md next to its query in
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -26,6 +27,7 @@ from desk.analytics.ranges import FilteredQuery, RangeQuery
 from desk.analytics.resolution import resolution_metrics
 from desk.analytics.staffing import StaffingQuery, staffing
 from desk.analytics.trends import TrendQuery, trend
+from desk.errors import DeskError
 from desk.inputs import Body, read
 
 routes = web.RouteTableDef()
@@ -61,7 +63,14 @@ def _route(name: str, body: type[Body], figures: Figures, with_targets: bool) ->
         reader = api.current_agent(request)
         query = read(body, dict(request.query))
         extra = (_targets(request),) if with_targets else ()
-        return web.json_response(await figures(request.app[sessions_key], reader, query, *extra))
+        try:
+            async with asyncio.timeout(request.app[settings_key].analytics_timeout_seconds):
+                found = await figures(request.app[sessions_key], reader, query, *extra)
+        except TimeoutError:
+            raise DeskError(
+                "too_slow", "That took too long to read; ask for fewer days.", 503
+            ) from None
+        return web.json_response(found)
 
     routes.get(f"/api/v1/analytics/{name}", name=f"api_analytics_{name}")(answer)
 

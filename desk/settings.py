@@ -168,6 +168,9 @@ class Settings(BaseSettings):
     # The share of customers to answer within the target: the wallboard's goal, and
     # its alert when the next 15 minutes would take today below it.
     service_level_goal: float = Field(default=0.8, gt=0, lt=1)
+    # How long one analytics request may read the store before it is cancelled (and
+    # answered 503), rather than hold the store for everyone else.
+    analytics_timeout_seconds: float = Field(default=20.0, gt=0)
 
     def service_window(self) -> tuple[time, time]:
         opening, closing = (part.strip() for part in self.service_hours.split("-"))

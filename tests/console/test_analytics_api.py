@@ -106,3 +106,21 @@ async def test_bad_queries_of_each_group_are_refused(client, path, params, code)
     answer = await client.get(f"/api/v1/analytics/{path}", params=params, headers=headers)
     assert answer.status == 400
     assert (await answer.json())["error"]["code"] == code
+
+
+async def test_a_request_that_reads_too_long_is_cancelled_and_said_so(sqlite_url):
+    client = await start_console(sqlite_url, housekeeping=False, analytics_timeout_seconds=1e-6)
+    try:
+        headers = await bearer(client, "supervisor1")
+        answer = await client.get(
+            "/api/v1/analytics/bot",
+            params={"start": "2026-09-10", "end": "2026-12-07"},
+            headers=headers,
+        )
+        assert answer.status == 503
+        assert (await answer.json())["error"]["code"] == "too_slow"
+        # the store is free for the next request
+        quick = await client.get("/api/v1/conversations?state=queued", headers=headers)
+        assert quick.status == 200
+    finally:
+        await client.close()
