@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,6 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from desk.settings import Settings
 from web.app import init_app
-from web.stack import free_port
 
 
 async def start_console(
@@ -23,7 +23,12 @@ async def start_console(
     start) never run, so nothing races the test; it runs each round itself with
     `desk.housekeeping.run_once(service, grace_seconds, now)` (or a push channel's
     `retry_due(now)`), at the time it chooses."""
-    port = free_port()
+    # Bound now and handed to the server: a port picked and let go could be taken by
+    # another test process before the server binds it.
+    listening = socket.socket()
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listening.bind(("127.0.0.1", 0))
+    port = listening.getsockname()[1]
     settings = Settings(
         **{
             "database_url": database_url,
@@ -43,7 +48,13 @@ async def start_console(
             **overrides,
         }
     )
-    client = TestClient(TestServer(await init_app(settings), host="127.0.0.1", port=port))
+    server = TestServer(
+        await init_app(settings),
+        host="127.0.0.1",
+        port=port,
+        socket_factory=lambda host, port, family: listening,
+    )
+    client = TestClient(server)
     await client.start_server()
     client.base = f"http://127.0.0.1:{port}"
     client.settings = settings

@@ -17,7 +17,7 @@ from playwright.async_api import Page, async_playwright, expect
 
 from tests.browser.chromium import WAIT_MS, launch
 from tests.test_end_to_end import store_rows
-from web.stack import ROOT, Stack, free_port
+from web.stack import ROOT, Stack
 
 pytestmark = pytest.mark.stack
 
@@ -68,7 +68,7 @@ WebChat.default({{
     app.router.add_get("/", home)
     app.router.add_get("/rasa-webchat", rasa_webchat_page)
     app.router.add_get("/vendor/rasa-webchat.js", bundle)
-    server = TestServer(app, host="127.0.0.1", port=free_port())
+    server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
     yield f"http://127.0.0.1:{server.port}"
     await server.close()

@@ -26,7 +26,6 @@ from desk.settings import Settings
 from store.demo import generate
 from store.models import Conversation
 from tests.console_app import start_console
-from web.stack import free_port
 
 
 @dataclass
@@ -72,7 +71,7 @@ async def fake_rasa() -> AsyncIterator[FakeRasa]:
     app.router.add_post("/webhooks/rest/webhook", rasa.webhook)
     app.router.add_get("/", rasa.alive)
     app.router.add_get("/health", rasa.alive)
-    server = TestServer(app, host="127.0.0.1", port=free_port())
+    server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
     rasa.base = f"http://127.0.0.1:{server.port}"
     yield rasa

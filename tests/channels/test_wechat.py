@@ -28,7 +28,6 @@ from tests.channels.fake_wechat import (
     text_xml,
 )
 from tests.passwords import password_hash
-from web.stack import free_port
 
 OPENID = "oV3kq5Hx2yS9dLmN0pQrStUvWxY1"
 PATH = "/channels/wechat"
@@ -267,8 +266,9 @@ async def production_listener(app) -> tuple[int, web.Server, web.ServerRunner]:
     server = app.app._make_handler(handler_cancellation=False)
     runner = web.ServerRunner(server)
     await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     return port, server, runner
 
 

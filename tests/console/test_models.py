@@ -26,7 +26,6 @@ from tests.console.test_admin import sign_in
 from tests.console_app import bearer, start_console
 from tests.desk.models_world import fake_rasa, model_file
 from tests.desk.training_project import copy_project
-from web.stack import free_port
 
 TOKEN = "rasa-token-never-for-browsers"
 DEADLINE = 30
@@ -84,7 +83,7 @@ async def rasa() -> AsyncIterator[RasaWithModels]:
     app.router.add_put("/model", fake.load)
     app.router.add_get("/", fake.alive)
     app.router.add_get("/health", fake.alive)
-    server = TestServer(app, host="127.0.0.1", port=free_port())
+    server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
     fake.base = f"http://127.0.0.1:{server.port}"
     yield fake
