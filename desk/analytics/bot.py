@@ -14,7 +14,7 @@ from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -54,6 +54,17 @@ class Windows:
 DEFAULT_WINDOWS = Windows()
 
 
+class Parsed(NamedTuple):
+    """What the figures read of a parsed customer message (columns, not whole rows:
+    a season's history has hundreds of thousands)."""
+
+    intent: str
+    faq_topic: str | None
+    fallback: bool
+    awaiting: str | None
+    at: datetime
+
+
 @dataclass
 class Session:
     conversation_id: int
@@ -65,7 +76,7 @@ class Session:
     reason: str | None = None
     queued: bool = False
     said: list[datetime] = field(default_factory=list)
-    parsed: list[ParsedMessage] = field(default_factory=list)
+    parsed: list[Parsed] = field(default_factory=list)
 
     def topic(self) -> str | None:
         for row in self.parsed:
@@ -110,7 +121,7 @@ class SessionIndex:
 def _sessions(
     events: list[Event],
     said: dict[int, list[datetime]],
-    parsed: dict[int, list[ParsedMessage]],
+    parsed: dict[int, list[Parsed]],
     who: dict[int, str],
     windows: Windows,
     at: datetime,
@@ -208,9 +219,16 @@ async def read_sessions(
         .order_by(Message.conversation_id, Message.seq)
     ):
         said[conversation].append(aware(written))
-    parsed: dict[int, list[ParsedMessage]] = defaultdict(list)
-    for row in await session.scalars(
-        select(ParsedMessage)
+    parsed: dict[int, list[Parsed]] = defaultdict(list)
+    for row in await session.execute(
+        select(
+            ParsedMessage.conversation_id,
+            ParsedMessage.intent,
+            ParsedMessage.faq_topic,
+            ParsedMessage.fallback,
+            ParsedMessage.awaiting,
+            ParsedMessage.at,
+        )
         .where(
             ParsedMessage.conversation_id.in_(who),
             ParsedMessage.at >= since,
@@ -218,7 +236,9 @@ async def read_sessions(
         )
         .order_by(ParsedMessage.conversation_id, ParsedMessage.seq)
     ):
-        parsed[row.conversation_id].append(row)
+        parsed[row.conversation_id].append(
+            Parsed(row.intent, row.faq_topic, row.fallback, row.awaiting, aware(row.at))
+        )
     found = _sessions(events, said, parsed, who, windows, at)
     for bot_session in found:
         bot_session.channel = channels[bot_session.conversation_id]
