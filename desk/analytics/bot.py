@@ -20,7 +20,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from desk.analytics.queue import QueueQuery, check_filters, check_reader
-from desk.analytics.ranges import ratio
+from desk.analytics.ranges import ratio, rows_in, scalars_in
 from desk.clock import aware, now
 from desk.errors import DeskError
 from store.models import Agent, Conversation, Event, Message, SenderKind
@@ -187,54 +187,61 @@ async def read_sessions(
     # Coming back counts on any channel: the same customer's other conversations.
     customers = {customer for _, customer, _ in rows if customer is not None}
     if customers:
-        rows += list(
-            (await session.execute(chosen.where(Conversation.customer_id.in_(customers)))).all()
+        rows += await rows_in(
+            session, customers, lambda part: chosen.where(Conversation.customer_id.in_(part))
         )
     who = {
         conversation: f"customer:{customer}" if customer else f"conversation:{conversation}"
         for conversation, customer, _ in rows
     }
     channels = {conversation: on for conversation, _, on in rows}
-    events = list(
-        await session.scalars(
-            select(Event)
-            .where(
-                Event.conversation_id.in_(who),
-                Event.kind.in_((*STARTS, *HANDED_OVER, "resolved")),
-                Event.at >= since,
-                Event.at < horizon,
-            )
-            .order_by(Event.id)
-        )
+    events = await scalars_in(
+        session,
+        who,
+        lambda part: select(Event).where(
+            Event.conversation_id.in_(part),
+            Event.kind.in_((*STARTS, *HANDED_OVER, "resolved")),
+            Event.at >= since,
+            Event.at < horizon,
+        ),
     )
+    events.sort(key=lambda event: event.id)
     said: dict[int, list[datetime]] = defaultdict(list)
-    for conversation, written in await session.execute(
-        select(Message.conversation_id, Message.created_at)
-        .where(
-            Message.conversation_id.in_(who),
-            Message.sender == SenderKind.CUSTOMER,
-            Message.created_at >= since,
-            Message.created_at < horizon,
-        )
-        .order_by(Message.conversation_id, Message.seq)
+    for conversation, written in await rows_in(
+        session,
+        who,
+        lambda part: (
+            select(Message.conversation_id, Message.created_at)
+            .where(
+                Message.conversation_id.in_(part),
+                Message.sender == SenderKind.CUSTOMER,
+                Message.created_at >= since,
+                Message.created_at < horizon,
+            )
+            .order_by(Message.conversation_id, Message.seq)
+        ),
     ):
         said[conversation].append(aware(written))
     parsed: dict[int, list[Parsed]] = defaultdict(list)
-    for row in await session.execute(
-        select(
-            ParsedMessage.conversation_id,
-            ParsedMessage.intent,
-            ParsedMessage.faq_topic,
-            ParsedMessage.fallback,
-            ParsedMessage.awaiting,
-            ParsedMessage.at,
-        )
-        .where(
-            ParsedMessage.conversation_id.in_(who),
-            ParsedMessage.at >= since,
-            ParsedMessage.at < horizon,
-        )
-        .order_by(ParsedMessage.conversation_id, ParsedMessage.seq)
+    for row in await rows_in(
+        session,
+        who,
+        lambda part: (
+            select(
+                ParsedMessage.conversation_id,
+                ParsedMessage.intent,
+                ParsedMessage.faq_topic,
+                ParsedMessage.fallback,
+                ParsedMessage.awaiting,
+                ParsedMessage.at,
+            )
+            .where(
+                ParsedMessage.conversation_id.in_(part),
+                ParsedMessage.at >= since,
+                ParsedMessage.at < horizon,
+            )
+            .order_by(ParsedMessage.conversation_id, ParsedMessage.seq)
+        ),
     ):
         parsed[row.conversation_id].append(
             Parsed(row.intent, row.faq_topic, row.fallback, row.awaiting, aware(row.at))

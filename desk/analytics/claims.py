@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from desk.analytics.queue import QueueQuery, check_reader, percentile
-from desk.analytics.ranges import ratio
+from desk.analytics.ranges import ratio, rows_in
 from desk.clock import aware
 from desk.errors import DeskError
 from store.models import (
@@ -53,10 +53,12 @@ async def claims_metrics(
             )
         } & set(submitted)
         stages: dict[int, set[str]] = {claim: set() for claim in submitted}
-        for claim_id, stage in await session.execute(
-            select(ClaimStageChange.claim_id, ClaimStageChange.stage).where(
-                ClaimStageChange.claim_id.in_(submitted)
-            )
+        for claim_id, stage in await rows_in(
+            session,
+            submitted,
+            lambda part: select(ClaimStageChange.claim_id, ClaimStageChange.stage).where(
+                ClaimStageChange.claim_id.in_(part)
+            ),
         ):
             stages[claim_id].add(str(stage))
         decided = [c for c, seen in stages.items() if seen & {str(s) for s in DECIDED}]

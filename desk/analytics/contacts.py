@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from desk.analytics.episodes import HANDOFF
-from desk.analytics.ranges import CHANNELS, FilteredQuery, check_filters, check_reader
+from desk.analytics.ranges import CHANNELS, FilteredQuery, check_filters, check_reader, rows_in
 from desk.clock import aware
 from store.models import Agent, Conversation, Event
 
@@ -42,14 +42,19 @@ async def _during(
     next contact: the first customer verified, if its event names none (nobody was
     verified when it started), and the team of its first handoff."""
     current: dict[int, int | None] = {}
-    for event_id, kind, conversation_id, customer_id, data in await session.execute(
-        select(Event.id, Event.kind, Event.conversation_id, Event.customer_id, Event.data)
-        .where(
-            Event.kind.in_((*CONTACTS, VERIFIED, HANDOFF)),
-            Event.conversation_id.in_(conversations),
-            Event.id >= min(contacts),
-        )
-        .order_by(Event.id)
+    # A part of the conversations at a time: each conversation's events in order.
+    for event_id, kind, conversation_id, customer_id, data in await rows_in(
+        session,
+        conversations,
+        lambda part: (
+            select(Event.id, Event.kind, Event.conversation_id, Event.customer_id, Event.data)
+            .where(
+                Event.kind.in_((*CONTACTS, VERIFIED, HANDOFF)),
+                Event.conversation_id.in_(part),
+                Event.id >= min(contacts),
+            )
+            .order_by(Event.id)
+        ),
     ):
         if kind in CONTACTS:
             # A contact outside the range (or filtered out) ends the one before it.

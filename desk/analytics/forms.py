@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from desk.analytics.bot import DEFAULT_WINDOWS, Session, SessionIndex, bot_sessions
 from desk.analytics.queue import QueueQuery, check_reader
-from desk.analytics.ranges import ratio
+from desk.analytics.ranges import ratio, rows_in
 from desk.clock import aware
 from store.models import AdvancePayment, Agent, Callback, Complaint, Event
 
@@ -28,14 +29,20 @@ FORMS = ("claim", "advance_payment", "complaint", "callback")
 STEPS = ("started", "completed", "cancelled", "left")
 
 
+def _created(model: Any, part: list[int]) -> Any:
+    return select(model.conversation_id, model.created_at).where(model.conversation_id.in_(part))
+
+
 async def _made(session: AsyncSession, conversations: set[int]) -> dict[tuple[int, str], list]:
     """When each conversation's claims, advance payments, complaints and callbacks
     were made."""
     made: dict[tuple[int, str], list[datetime]] = defaultdict(list)
-    for conversation, at in await session.execute(
-        select(Event.conversation_id, Event.at).where(
-            Event.kind == "claim_filed", Event.conversation_id.in_(conversations)
-        )
+    for conversation, at in await rows_in(
+        session,
+        conversations,
+        lambda part: select(Event.conversation_id, Event.at).where(
+            Event.kind == "claim_filed", Event.conversation_id.in_(part)
+        ),
     ):
         made[(conversation or 0, "claim")].append(aware(at))
     for model, form in (
@@ -43,10 +50,10 @@ async def _made(session: AsyncSession, conversations: set[int]) -> dict[tuple[in
         (Complaint, "complaint"),
         (Callback, "callback"),
     ):
-        for conversation, at in await session.execute(
-            select(model.conversation_id, model.created_at).where(
-                model.conversation_id.in_(conversations)
-            )
+        for conversation, at in await rows_in(
+            session,
+            conversations,
+            partial(_created, model),
         ):
             made[(conversation or 0, form)].append(aware(at))
     return made

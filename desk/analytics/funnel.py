@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from desk.analytics.bot import STARTS, Session, SessionIndex, Windows, read_sessions
 from desk.analytics.episodes import FIRST_REPLY
 from desk.analytics.queue import QueueQuery, check_filters, check_reader
+from desk.analytics.ranges import rows_in, scalars_in
 from desk.clock import aware, now
 from desk.errors import DeskError
 from store.models import Agent, Callback, Complaint, Event, FollowUp
@@ -25,31 +27,37 @@ FOLLOWS = timedelta(days=7)
 NO_TOPIC = "(none)"
 
 
+def _created_between(model: Any, since: datetime, until: datetime, part: list[int]) -> Any:
+    return select(model.conversation_id, model.created_at).where(
+        model.conversation_id.in_(part), model.created_at >= since, model.created_at < until
+    )
+
+
 async def _after(
     session: AsyncSession, conversations: set[int], since: datetime, until: datetime
 ) -> dict[int, list[tuple[datetime, str]]]:
     """What happened in each conversation after its bot sessions: first replies,
     resolves by agents, callbacks, follow-ups and complaints, in time order."""
     found: dict[int, list[tuple[datetime, str]]] = defaultdict(list)
-    for event in await session.scalars(
-        select(Event).where(
-            Event.conversation_id.in_(conversations),
+    for event in await scalars_in(
+        session,
+        conversations,
+        lambda part: select(Event).where(
+            Event.conversation_id.in_(part),
             Event.kind.in_((FIRST_REPLY, "resolved")),
             Event.at >= since,
             Event.at < until,
-        )
+        ),
     ):
         if event.kind == FIRST_REPLY:
             found[event.conversation_id or 0].append((aware(event.at), "answered"))
         elif event.data.get("by") == "agent":
             found[event.conversation_id or 0].append((aware(event.at), "resolved"))
     for model, step in ((Callback, "callback"), (FollowUp, "follow_up"), (Complaint, "complaint")):
-        for conversation, created in await session.execute(
-            select(model.conversation_id, model.created_at).where(
-                model.conversation_id.in_(conversations),
-                model.created_at >= since,
-                model.created_at < until,
-            )
+        for conversation, created in await rows_in(
+            session,
+            conversations,
+            partial(_created_between, model, since, until),
         ):
             found[conversation or 0].append((aware(created), step))
     for steps in found.values():

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from desk.analytics.contacts import CONTACTS
 from desk.analytics.episodes import HANDOFF
-from desk.analytics.ranges import FilteredQuery, Name, check_filters, check_reader, ratio
+from desk.analytics.ranges import FilteredQuery, Name, check_filters, check_reader, ratio, rows_in
 from desk.errors import DeskError
 from store.models import Agent, Conversation, Event
 
@@ -65,13 +65,18 @@ async def _answers(
     contact); its score, the first rating after it and before the next request."""
     team: dict[int, str | None] = {}
     pending: dict[int, Request | None] = {}
-    for event_id, kind, conversation_id, data in await session.execute(
-        select(Event.id, Event.kind, Event.conversation_id, Event.data)
-        .where(
-            Event.kind.in_((*CONTACTS, HANDOFF, TRANSFERRED, RATING_REQUESTED, CSAT)),
-            Event.conversation_id.in_(conversations),
-        )
-        .order_by(Event.id)
+    # A part of the conversations at a time: each conversation's events in order.
+    for event_id, kind, conversation_id, data in await rows_in(
+        session,
+        conversations,
+        lambda part: (
+            select(Event.id, Event.kind, Event.conversation_id, Event.data)
+            .where(
+                Event.kind.in_((*CONTACTS, HANDOFF, TRANSFERRED, RATING_REQUESTED, CSAT)),
+                Event.conversation_id.in_(part),
+            )
+            .order_by(Event.id)
+        ),
     ):
         if kind in CONTACTS:
             team[conversation_id] = None

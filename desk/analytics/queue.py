@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from desk.analytics.episodes import ABANDONED, FIRST_REPLY, HANDOFF
-from desk.analytics.ranges import FilteredQuery, check_filters, check_reader, ratio
+from desk.analytics.ranges import FilteredQuery, check_filters, check_reader, ratio, scalars_in
 from desk.clock import aware
 from store.models import Agent, Conversation, ConversationState, Event
 
@@ -77,20 +77,23 @@ async def episodes(
     ends: dict[int, Event] = {}
     if handoffs:
         conversations = {event.conversation_id for event in handoffs}
-        for event in await session.scalars(
-            select(Event).where(
+        for event in await scalars_in(
+            session,
+            conversations,
+            lambda part: select(Event).where(
                 Event.kind.in_((FIRST_REPLY, ABANDONED)),
-                Event.conversation_id.in_(conversations),
+                Event.conversation_id.in_(part),
                 Event.id > handoffs[0].id,
-            )
+            ),
         ):
             ends.setdefault(int(event.data.get("handoff_id") or 0), event)
     queued = set(
-        await session.scalars(
-            select(Conversation.id).where(
-                Conversation.state == ConversationState.QUEUED,
-                Conversation.id.in_({event.conversation_id for event in handoffs}),
-            )
+        await scalars_in(
+            session,
+            {event.conversation_id for event in handoffs},
+            lambda part: select(Conversation.id).where(
+                Conversation.state == ConversationState.QUEUED, Conversation.id.in_(part)
+            ),
         )
     )
     moment = at or datetime.now(UTC)

@@ -4,8 +4,9 @@ ratios and unknown filter values are answered (see docs/metrics.md)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, model_validator
@@ -87,3 +88,33 @@ async def check_filters(session: AsyncSession, query: FilteredQuery) -> None:
         await session.scalar(select(Team.id).where(Team.code == query.team)) is None
     ):
         raise DeskError("unknown_team", f"There is no team {query.team!r}.", 400)
+
+
+# The most ids one query names: PostgreSQL's driver takes at most 32,767 parameters.
+IN_CHUNK = 5_000
+
+
+def chunks(ids: Iterable[Any]) -> Iterator[list[Any]]:
+    ordered = sorted(ids)
+    for first in range(0, len(ordered), IN_CHUNK):
+        yield ordered[first : first + IN_CHUNK]
+
+
+async def rows_in(
+    session: AsyncSession, ids: Iterable[Any], build: Callable[[list[Any]], Any]
+) -> list[Any]:
+    """The rows of `build(part)` for the ids a part at a time (a query naming a
+    season's conversations one by one would pass the driver's limit)."""
+    found: list[Any] = []
+    for part in chunks(ids):
+        found.extend((await session.execute(build(part))).all())
+    return found
+
+
+async def scalars_in(
+    session: AsyncSession, ids: Iterable[Any], build: Callable[[list[Any]], Any]
+) -> list[Any]:
+    found: list[Any] = []
+    for part in chunks(ids):
+        found.extend((await session.scalars(build(part))).all())
+    return found

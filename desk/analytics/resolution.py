@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from desk.analytics.bot import Session, SessionIndex, Windows, read_sessions
 from desk.analytics.queue import QueueQuery, check_filters, check_reader
+from desk.analytics.ranges import scalars_in
 from desk.clock import aware, now
 from desk.errors import DeskError
 from store.models import Agent, Event
@@ -77,18 +78,17 @@ async def resolution_metrics(
             at,
         )
         wanted = {s.conversation_id for s in everything if query.channel in (None, s.channel)}
-        resolves = list(
-            await session.scalars(
-                select(Event)
-                .where(
-                    Event.kind == "resolved",
-                    Event.at >= since,
-                    Event.at < until,
-                    Event.conversation_id.in_(wanted),
-                )
-                .order_by(Event.id)
-            )
+        resolves = await scalars_in(
+            session,
+            wanted,
+            lambda part: select(Event).where(
+                Event.kind == "resolved",
+                Event.at >= since,
+                Event.at < until,
+                Event.conversation_id.in_(part),
+            ),
         )
+        resolves.sort(key=lambda event: event.id)
     who = {s.conversation_id: s.who for s in everything}
     index = SessionIndex(everything)
     by_conversation: dict[int, list[Session]] = defaultdict(list)
