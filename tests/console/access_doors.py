@@ -60,6 +60,8 @@ INTENT_PAGE = f"/console/intents/{TRAINING_INTENT}"
 STORY_API = "/api/v1/training/conversations/{conversation}/story"
 STORY_PAGE = "/console/conversations/{conversation}/story"
 INBOX_API = "/api/v1/training/inbox"
+# A week of figures; trends of one figure, drill-down to the conversations behind one.
+WEEK = "start=2026-12-01&end=2026-12-07&metric=containment&of=queue&part=answered"
 
 
 def new_example(r: Records) -> dict[str, Any]:
@@ -336,62 +338,26 @@ API_DOORS = [
     Door("GET", JOB_API + "/log", only(200, 403, *TRAINERS)),
     Door("POST", JOB_API + "/cancel", only(409, 403, *TRAINERS), body=lambda r: {}),
     Door("GET", "/api/v1/training/models", only(200, 403, *MODEL_READERS)),
-    # The supervisors' figures.
-    Door(
-        "GET", "/api/v1/analytics/queue?start=2026-12-01&end=2026-12-07", only(200, 403, *MANAGERS)
-    ),
-    # an agent reads their own figures there, nobody else's
-    Door(
-        "GET",
-        "/api/v1/analytics/agents?start=2026-12-01&end=2026-12-07",
-        only(200, 403, *CASEWORKERS),
-    ),
-    Door("GET", "/api/v1/analytics/bot?start=2026-12-01&end=2026-12-07", only(200, 403, *MANAGERS)),
-    Door(
-        "GET", "/api/v1/analytics/forms?start=2026-12-01&end=2026-12-07", only(200, 403, *MANAGERS)
-    ),
-    Door(
-        "GET",
-        "/api/v1/analytics/contacts?start=2026-12-01&end=2026-12-07",
-        only(200, 403, *MANAGERS),
-    ),
-    Door(
-        "GET",
-        "/api/v1/analytics/outcome?start=2026-12-01&end=2026-12-07",
-        only(200, 403, *MANAGERS),
-    ),
-    Door(
-        "GET",
-        "/api/v1/analytics/casework?start=2026-12-01&end=2026-12-07",
-        only(200, 403, *MANAGERS),
-    ),
-    Door(
-        "GET", "/api/v1/analytics/funnel?start=2026-12-01&end=2026-12-07", only(200, 403, *MANAGERS)
-    ),
-    Door(
-        "GET", "/api/v1/analytics/claims?start=2026-12-01&end=2026-12-07", only(200, 403, *MANAGERS)
-    ),
-    Door(
-        "GET",
-        "/api/v1/analytics/resolution?start=2026-12-01&end=2026-12-07",
-        only(200, 403, *MANAGERS),
-    ),
-    Door(
-        "GET",
-        "/api/v1/analytics/conversations.csv?start=2026-12-01&end=2026-12-07",
-        only(200, 403, *MANAGERS),
+    # The supervisors' figures (an agent reads their own agent figures, nobody else's).
+    *(
+        Door("GET", f"/api/v1/analytics/{name}?{WEEK}", only(200, 403, *readers))
+        for name, readers in (
+            ("queue", MANAGERS),
+            ("agents", CASEWORKERS),
+            ("bot", MANAGERS),
+            ("forms", MANAGERS),
+            ("contacts", MANAGERS),
+            ("outcome", MANAGERS),
+            ("casework", MANAGERS),
+            ("funnel", MANAGERS),
+            ("claims", MANAGERS),
+            ("resolution", MANAGERS),
+            ("conversations.csv", MANAGERS),
+            ("trends", MANAGERS),
+            ("drilldown", MANAGERS),
+        )
     ),
     Door("GET", "/api/v1/analytics/staffing?day=2026-12-08", only(200, 403, *MANAGERS)),
-    Door(
-        "GET",
-        "/api/v1/analytics/trends?start=2026-12-01&end=2026-12-02&metric=containment",
-        only(200, 403, *MANAGERS),
-    ),
-    Door(
-        "GET",
-        "/api/v1/analytics/drilldown?start=2026-12-01&end=2026-12-07&of=queue&part=answered",
-        only(200, 403, *MANAGERS),
-    ),
     # The audit log: whoever reads the models reads every trainer's act.
     Door("GET", "/api/v1/training/changes", only(200, 403, *MODEL_READERS)),
     Door(
@@ -613,4 +579,6 @@ EVENTS = [
     # answered alike so that they tell nothing either.
     Event("ack", refused_unless(*CASEWORKERS), data={"seq": 1}),
     Event("typing", refused_unless(*CASEWORKERS), data={"typing": True}),
+    # The wallboard's snapshot: supervisors and admins.
+    Event("wallboard", refused_unless(*MANAGERS)),
 ]
