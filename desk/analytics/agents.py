@@ -29,10 +29,12 @@ from desk.analytics.queue import (
 from desk.analytics.ranges import ratio
 from desk.clock import aware
 from desk.errors import DeskError
+from desk.routing import PRESENCE
 from store.models import Agent, AgentRole, Event
 
 LOOKBACK = timedelta(days=1)
-PRESENCE = "presence"
+# Who takes conversations (admins and trainers signed in do not).
+ANSWERING = (AgentRole.AGENT, AgentRole.SUPERVISOR)
 HOLD_ENDS = ("resolved", "transferred", "requeued", "abandoned")
 SIGNED_IN = ("online", "away")
 
@@ -44,6 +46,7 @@ class _Agent:
     agent: Agent
     presence: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     signed_in: list[Interval] = field(default_factory=list)
+    online: list[Interval] = field(default_factory=list)
     holds: list[Interval] = field(default_factory=list)
     handled: int = 0
     handle_times: list[float] = field(default_factory=list)
@@ -111,6 +114,8 @@ async def _timeline(
         row.presence[status[agent_id]] += (at - began).total_seconds()
         if status[agent_id] in SIGNED_IN and at > began:
             row.signed_in.append((began, at))
+            if status[agent_id] == "online":
+                row.online.append((began, at))
         mark[agent_id] = at
 
     for event in changes:
@@ -215,6 +220,19 @@ def _figures(rows: list[_Agent]) -> dict[str, Any]:
     }
 
 
+async def online_intervals(
+    session: AsyncSession, since: datetime, until: datetime
+) -> list[Interval]:
+    """When each agent who takes conversations was online between `since` and `until`."""
+    agents = {
+        a.id: _Agent(a)
+        for a in await session.scalars(select(Agent).where(Agent.role.in_(ANSWERING)))
+    }
+    if agents:
+        await _timeline(session, agents, since, until)
+    return [interval for row in agents.values() for interval in row.online]
+
+
 async def agent_metrics(
     sessions: async_sessionmaker[AsyncSession],
     reader: Agent,
@@ -233,7 +251,7 @@ async def agent_metrics(
     since, until = start.astimezone(UTC), end.astimezone(UTC)
     async with sessions() as session:
         await check_filters(session, query)
-        chosen = select(Agent).where(Agent.role.in_((AgentRole.AGENT, AgentRole.SUPERVISOR)))
+        chosen = select(Agent).where(Agent.role.in_(ANSWERING))
         if own:
             chosen = chosen.where(Agent.id == reader.id)
         elif query.team is not None:

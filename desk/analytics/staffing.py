@@ -9,7 +9,6 @@ divided by it before Erlang C, which counts one conversation per server."""
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -18,7 +17,7 @@ from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from desk.analytics.agents import agent_metrics
+from desk.analytics.agents import agent_metrics, online_intervals
 from desk.analytics.episodes import HANDOFF
 from desk.analytics.queue import QueueQuery, check_reader
 from desk.clock import aware
@@ -30,8 +29,6 @@ SLOT = timedelta(minutes=30)
 SLOTS = 48
 WEEKS = 4
 MAX_AGENTS = 500
-# An agent's status at midnight is their last change in the week before.
-LOOKBACK = timedelta(days=7)
 # The seed's service level, and the classic default.
 PRESETS = {"80/20": (0.80, 20.0), "seed": (0.96, 20.0)}
 
@@ -111,27 +108,9 @@ async def _arrivals(session: AsyncSession, day: date, zone: ZoneInfo) -> list[fl
 async def _online(session: AsyncSession, day: date, zone: ZoneInfo) -> list[float]:
     """Agents online on `day`, per half hour: seconds online in it ÷ its length."""
     begin = datetime.combine(day, time(), zone).astimezone(UTC)
-    end = begin + timedelta(days=1)
-    before = await session.execute(
-        select(Event.agent_id, Event.data, Event.at)
-        .where(Event.kind == "presence", Event.at >= begin - LOOKBACK, Event.at < end)
-        .order_by(Event.at, Event.id)
-    )
     seconds = [0.0] * SLOTS
-    changes: dict[int, list[tuple[datetime, str]]] = defaultdict(list)
-    for agent_id, data, at in before:
-        changes[agent_id or 0].append((aware(at), str(data.get("presence"))))
-    for timeline in changes.values():
-        current, since = "offline", begin
-        for at, presence in timeline:
-            if at <= begin:
-                current = presence
-                continue
-            if current == "online":
-                _spread(seconds, since, at, begin)
-            current, since = presence, at
-        if current == "online":
-            _spread(seconds, since, end, begin)
+    for start, stop in await online_intervals(session, begin, begin + timedelta(days=1)):
+        _spread(seconds, start, stop, begin)
     return [round(s / SLOT.total_seconds(), 2) for s in seconds]
 
 

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from desk.analytics.agents import ANSWERING
 from desk.analytics.queue import QueueQuery, Targets, check_reader, queue_metrics
 from desk.clock import aware
 from desk.journal import PRESENCE_TTL
@@ -24,8 +25,6 @@ ZONE = "Asia/Shanghai"
 # The share of customers to answer within the target time (80/20 by default).
 GOAL = 0.8
 HORIZON = timedelta(minutes=15)
-# Whoever takes conversations; admins and trainers signed in are not on the board.
-ANSWERING = (AgentRole.AGENT, AgentRole.SUPERVISOR)
 
 
 @dataclass(frozen=True)
