@@ -42,6 +42,7 @@ from desk.analytics.outcome import OutcomeQuery, outcome_metrics  # noqa: E402
 from desk.analytics.queue import QueueQuery, queue_metrics  # noqa: E402
 from desk.analytics.ranges import RangeQuery  # noqa: E402
 from desk.analytics.resolution import resolution_metrics  # noqa: E402
+from desk.analytics.rollups import rebuild  # noqa: E402
 from desk.inputs import read  # noqa: E402
 from store.db import create_engine, session_factory  # noqa: E402
 from store.demo import generate  # noqa: E402
@@ -106,6 +107,11 @@ async def run(name: str, url: str, arguments: argparse.Namespace, end: datetime)
         history_per_day=arguments.contacts_per_day,
     )
     print(f"  written in {time.perf_counter() - started:.0f} s")
+    engine = create_engine(url)
+    started = time.perf_counter()
+    built = await rebuild(session_factory(engine))
+    await engine.dispose()
+    print(f"  rollups rebuilt for {built:,} conversations in {time.perf_counter() - started:.0f} s")
     await measure(url, arguments.days, arguments.repeats, end.date())
 
 

@@ -3,7 +3,8 @@ mark offline those nobody has heard from), return the
 conversations of agents who did not come back, answer the customer messages the bot
 owes an answer to that nobody is answering (their process died), hand queued conversations to
 agents with room, write customers' acknowledgements that waited, push reminders of callbacks
-that are due, and retry deliveries to channels whose provider did not take a message.
+that are due, retry deliveries to channels whose provider did not take a message, and
+bring the analytics' rollups up to date.
 
 Every step is safe to run in several console processes at once: each change is
 conditional on the state it found."""
@@ -15,6 +16,7 @@ import logging
 from datetime import UTC, datetime
 
 from desk import casework
+from desk.analytics.rollups import refresh
 from desk.conversations import ConversationService
 from desk.delivery import PushChannel
 
@@ -47,6 +49,8 @@ async def run_once(
     for channel in service.channels.values():
         if isinstance(channel, PushChannel):
             await channel.retry_due(now)
+    # The analytics' rollups, so that a supervisor's figures find little left to do.
+    await refresh(service.sessions)
 
 
 async def keep_house(service: ConversationService, interval: float, grace_seconds: float) -> None:

@@ -4,20 +4,20 @@ handled, average handle time and each agent's own service level; per agent and p
 team (see docs/metrics.md, where each is defined next to this query).
 
 A conversation is held by an agent from its `assigned` event to the next
-`resolved`, `transferred`, `requeued` or `assigned` of that conversation. Holds
-that began up to `LOOKBACK` before the range are seen; older ones are not."""
+`resolved`, `transferred`, `requeued`, `abandoned` or `assigned` of that
+conversation. The figures read the rollups' holds, status timeline, resolves and
+episodes (`desk.analytics.event_facts`)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from desk.analytics.episodes import FIRST_REPLY
 from desk.analytics.queue import (
     DEFAULT_TARGETS,
     QueueQuery,
@@ -27,15 +27,14 @@ from desk.analytics.queue import (
     percentile,
 )
 from desk.analytics.ranges import ratio
+from desk.analytics.rollups import refresh
 from desk.clock import aware
 from desk.errors import DeskError
-from desk.routing import PRESENCE
-from store.models import Agent, AgentRole, Event
+from store.models import Agent, AgentRole
+from store.rollups import EpisodeFact, HoldFact, PresenceFact, ResolveFact
 
-LOOKBACK = timedelta(days=1)
 # Who takes conversations (admins and trainers signed in do not).
 ANSWERING = (AgentRole.AGENT, AgentRole.SUPERVISOR)
-HOLD_ENDS = ("resolved", "transferred", "requeued", "abandoned")
 SIGNED_IN = ("online", "away")
 
 Interval = tuple[datetime, datetime]
@@ -83,93 +82,55 @@ def _overlap(first: list[Interval], second: list[Interval]) -> float:
     return total
 
 
+def _overlapping(table: Any, since: datetime, until: datetime) -> ColumnElement[bool]:
+    return and_(table.start < until, or_(table.ended.is_(None), table.ended > since))
+
+
 async def _timeline(
     session: AsyncSession, agents: dict[int, _Agent], since: datetime, until: datetime
 ) -> None:
-    """Time per status in the range, and the signed-in intervals, per agent."""
-    before = (
-        select(Event.agent_id, func.max(Event.id))
-        .where(Event.kind == PRESENCE, Event.at < since, Event.agent_id.in_(agents))
-        .group_by(Event.agent_id)
-    )
-    last_ids = [event_id for _, event_id in await session.execute(before)]
-    status = {agent_id: "offline" for agent_id in agents}
-    for event in await session.scalars(select(Event).where(Event.id.in_(last_ids))):
-        status[event.agent_id or 0] = str(event.data.get("presence"))
-    changes = await session.scalars(
-        select(Event)
-        .where(
-            Event.kind == PRESENCE,
-            Event.at >= since,
-            Event.at < until,
-            Event.agent_id.in_(agents),
-        )
-        .order_by(Event.at, Event.id)
-    )
-    mark = {agent_id: since for agent_id in agents}
-
-    def spend(agent_id: int, at: datetime) -> None:
-        """The agent was in their status from the last change until `at`."""
-        row, began = agents[agent_id], mark[agent_id]
-        row.presence[status[agent_id]] += (at - began).total_seconds()
-        if status[agent_id] in SIGNED_IN and at > began:
-            row.signed_in.append((began, at))
-            if status[agent_id] == "online":
-                row.online.append((began, at))
-        mark[agent_id] = at
-
-    for event in changes:
-        agent_id = event.agent_id or 0
-        spend(agent_id, aware(event.at))
-        status[agent_id] = str(event.data.get("presence"))
-    for agent_id in agents:
-        spend(agent_id, until)
+    """Time per status in the range, and the signed-in intervals, per agent: the
+    rollups' status timeline, clipped to the range."""
+    for agent_id, status, start, ended in await session.execute(
+        select(PresenceFact.agent_id, PresenceFact.status, PresenceFact.start, PresenceFact.ended)
+        .where(PresenceFact.agent_id.in_(agents), _overlapping(PresenceFact, since, until))
+        .order_by(PresenceFact.agent_id, PresenceFact.start, PresenceFact.id)
+    ):
+        clipped = _clip(aware(start), aware(ended) if ended else until, since, until)
+        if clipped is None:
+            continue
+        row = agents[agent_id]
+        row.presence[status] += (clipped[1] - clipped[0]).total_seconds()
+        if status in SIGNED_IN:
+            row.signed_in.append(clipped)
+            if status == "online":
+                row.online.append(clipped)
 
 
 async def _holds(
     session: AsyncSession, agents: dict[int, _Agent], since: datetime, until: datetime
 ) -> None:
     """Who held each conversation when, clipped to the range; the conversations each
-    agent resolved in it and how long from the episode's first reply."""
-    events = await session.scalars(
-        select(Event)
-        .where(
-            Event.kind.in_(("assigned", FIRST_REPLY, *HOLD_ENDS)),
-            Event.at >= since - LOOKBACK,
-            Event.at < until,
+    agent resolved in it and how long from the contact's first reply."""
+    for agent_id, start, ended in await session.execute(
+        select(HoldFact.agent_id, HoldFact.start, HoldFact.ended).where(
+            HoldFact.agent_id.in_(agents), _overlapping(HoldFact, since, until)
         )
-        .order_by(Event.id)
-    )
-    holder: dict[int, tuple[int, datetime]] = {}
-    replied: dict[int, datetime] = {}
-    for event in events:
-        conversation, at = event.conversation_id or 0, aware(event.at)
-        if event.kind == FIRST_REPLY:
-            replied[conversation] = at
-            continue
-        held = holder.pop(conversation, None)
-        if held is not None and held[0] in agents:
-            clipped = _clip(held[1], at, since, until)
-            if clipped:
-                agents[held[0]].holds.append(clipped)
-        if event.kind == "assigned" and event.agent_id is not None:
-            holder[conversation] = (event.agent_id, at)
-        if (
-            event.kind == "resolved"
-            and event.data.get("by") == "agent"
-            and event.agent_id in agents
-            and at >= since
-        ):
-            agents[event.agent_id].handled += 1
-            if conversation in replied:
-                agents[event.agent_id].handle_times.append(
-                    (at - replied[conversation]).total_seconds()
-                )
-    for agent_id, start in holder.values():
-        if agent_id in agents:
-            clipped = _clip(start, until, since, until)
-            if clipped:
-                agents[agent_id].holds.append(clipped)
+    ):
+        clipped = _clip(aware(start), aware(ended) if ended else until, since, until)
+        if clipped:
+            agents[agent_id].holds.append(clipped)
+    for agent_id, seconds in await session.execute(
+        select(ResolveFact.agent_id, ResolveFact.handle_seconds).where(
+            ResolveFact.by == "agent",
+            ResolveFact.agent_id.in_(agents),
+            ResolveFact.at >= since,
+            ResolveFact.at < until,
+        )
+    ):
+        agents[agent_id].handled += 1
+        if seconds is not None:
+            agents[agent_id].handle_times.append(seconds)
 
 
 async def _answers(
@@ -180,19 +141,21 @@ async def _answers(
     targets: Targets,
 ) -> None:
     """Each agent's first replies in the range, and how many within the target."""
-    replies = await session.scalars(
-        select(Event).where(
-            Event.kind == FIRST_REPLY,
-            Event.at >= since,
-            Event.at < until,
-            Event.agent_id.in_(agents),
+    for agent_id, answered, within in await session.execute(
+        select(
+            EpisodeFact.agent_id,
+            func.count(),
+            func.count().filter(EpisodeFact.wait <= targets.answer_seconds),
         )
-    )
-    for reply in replies:
-        found = agents[reply.agent_id or 0]
-        found.answered += 1
-        if float(reply.data.get("wait_seconds") or 0) <= targets.answer_seconds:
-            found.answered_within += 1
+        .where(
+            EpisodeFact.agent_id.in_(agents),
+            EpisodeFact.answered_at >= since,
+            EpisodeFact.answered_at < until,
+        )
+        .group_by(EpisodeFact.agent_id)
+    ):
+        agents[agent_id].answered += answered
+        agents[agent_id].answered_within += within
 
 
 def _figures(rows: list[_Agent]) -> dict[str, Any]:
@@ -251,6 +214,8 @@ async def agent_metrics(
     since, until = start.astimezone(UTC), end.astimezone(UTC)
     async with sessions() as session:
         await check_filters(session, query)
+    await refresh(sessions)
+    async with sessions() as session:
         chosen = select(Agent).where(Agent.role.in_(ANSWERING))
         if own:
             chosen = chosen.where(Agent.id == reader.id)

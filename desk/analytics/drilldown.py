@@ -5,20 +5,14 @@ numbers or message text: the transcript shows those to who may see them."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from desk.analytics.bot import (
-    DEFAULT_WINDOWS,
-    Session,
-    SessionIndex,
-    bot_sessions,
-    durably_contained,
-)
+from desk.analytics.bot import DEFAULT_WINDOWS, check_bot_filters, counted, parts
 from desk.analytics.queue import (
     DEFAULT_TARGETS,
     Episode,
@@ -28,9 +22,11 @@ from desk.analytics.queue import (
     check_reader,
     episodes,
 )
-from desk.clock import iso
+from desk.analytics.rollups import refresh
+from desk.clock import aware, iso, now
 from desk.errors import DeskError
 from store.models import Agent, Conversation
+from store.rollups import SessionFact
 
 LIMIT = 200
 
@@ -47,17 +43,8 @@ QUEUE_PARTS: dict[str, Callable[[Episode, Targets], bool]] = {
     "waiting": lambda e, t: e.outcome == "waiting",
     "closed_unanswered": lambda e, t: e.outcome == "closed",
 }
-# Which bot sessions each bot figure counts.
-BOT_PARTS: dict[str, Callable[[Session, SessionIndex], bool]] = {
-    "sessions": lambda s, index: True,
-    "open": lambda s, index: s.outcome == "open",
-    "seen_off": lambda s, index: s.outcome == "seen_off",
-    "left": lambda s, index: s.outcome == "left",
-    "left_mid_form": lambda s, index: s.outcome == "left" and s.mid_form(),
-    "handed_over": lambda s, index: s.outcome == "handed_over",
-    "contained": lambda s, index: s.contained(),
-    "durably_contained": lambda s, index: durably_contained(s, index, DEFAULT_WINDOWS),
-}
+# The bot's figures, each counting the sessions `desk.analytics.bot.parts` names.
+BOT_PARTS = tuple(parts(datetime.now(UTC), DEFAULT_WINDOWS))
 
 
 class DrillQuery(QueueQuery):
@@ -95,6 +82,43 @@ async def _rows(session: AsyncSession, found: list[tuple[int, datetime, Any]]) -
     return rows
 
 
+async def _sessions(
+    session: AsyncSession,
+    query: DrillQuery,
+    at: datetime | None,
+) -> list[tuple[int, datetime, Any]]:
+    """The bot sessions the figure counts (of one topic, if asked), with how each
+    ended at `at`."""
+    await check_bot_filters(session, query, "Bot figures are")
+    moment = (at or now()).astimezone(UTC)
+    chosen = parts(moment, DEFAULT_WINDOWS)
+    found = select(
+        SessionFact.conversation_id,
+        SessionFact.start,
+        SessionFact.outcome,
+        SessionFact.idle_at,
+        SessionFact.topic,
+    ).where(counted(query), chosen[query.part])
+    if query.topic is not None:
+        found = found.where(SessionFact.topic == query.topic)
+    return [
+        (
+            conversation,
+            aware(start),
+            {"outcome": _outcome(outcome, aware(idle_at), moment), "topic": topic},
+        )
+        for conversation, start, outcome, idle_at, topic in await session.execute(
+            found.order_by(SessionFact.start, SessionFact.id)
+        )
+    ]
+
+
+def _outcome(outcome: str, idle_at: datetime, at: datetime) -> str:
+    if outcome != "idle":
+        return outcome
+    return "left" if idle_at <= at else "open"
+
+
 async def drilldown(
     sessions: async_sessionmaker[AsyncSession],
     reader: Agent,
@@ -105,6 +129,8 @@ async def drilldown(
     check_reader(reader)
     async with sessions() as session:
         await check_filters(session, query)
+    await refresh(sessions)
+    async with sessions() as session:
         if query.of == "queue" and query.part in QUEUE_PARTS:
             wanted = QUEUE_PARTS[query.part]
             found = [
@@ -113,13 +139,7 @@ async def drilldown(
                 if wanted(e, targets)
             ]
         elif query.of == "bot" and query.part in BOT_PARTS:
-            counted, everything = await bot_sessions(session, query, DEFAULT_WINDOWS, at)
-            chosen, index = BOT_PARTS[query.part], SessionIndex(everything)
-            found = [
-                (s.conversation_id, s.start, {"outcome": s.outcome, "topic": s.topic()})
-                for s in counted
-                if chosen(s, index) and query.topic in (None, s.topic())
-            ]
+            found = await _sessions(session, query, at)
         else:
             raise DeskError(
                 "unknown_part",

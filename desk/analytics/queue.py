@@ -1,6 +1,7 @@
 """Queue metrics: service level, speed of answer, abandonment and the longest wait,
 computed from the queue episodes' events (see `desk.analytics.episodes` and
-docs/metrics.md, where each is defined next to this query).
+docs/metrics.md, where each is defined next to this query), as the rollups keep them
+(one row per episode, `store.rollups`).
 
 An episode counts in the range its handoff falls in. It ends with the first agent
 reply (answered, after `wait_seconds`) or with the customer leaving the queue
@@ -14,13 +15,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from desk.analytics.episodes import ABANDONED, FIRST_REPLY, HANDOFF
-from desk.analytics.ranges import FilteredQuery, check_filters, check_reader, ratio, scalars_in
+from desk.analytics.ranges import FilteredQuery, check_filters, check_reader, ratio
+from desk.analytics.rollups import refresh
 from desk.clock import aware
-from store.models import Agent, Conversation, ConversationState, Event
+from store.models import Agent, Conversation, ConversationState
+from store.rollups import EpisodeFact
 
 # The queue's filters are the handoff's team and channel.
 QueueQuery = FilteredQuery
@@ -59,57 +61,56 @@ class Episode:
     wait: float | None
 
 
+def _chosen(query: QueueQuery) -> list[ColumnElement[bool]]:
+    """The episodes whose handoff is in the range, of the team and channel asked."""
+    since, until = query.utc_bounds()
+    chosen = [EpisodeFact.at >= since, EpisodeFact.at < until]
+    if query.team is not None:
+        chosen.append(EpisodeFact.team == query.team)
+    if query.channel is not None:
+        chosen.append(EpisodeFact.channel == query.channel)
+    return chosen
+
+
 async def episodes(
     session: AsyncSession, query: QueueQuery, at: datetime | None = None
 ) -> list[Episode]:
-    """The episodes whose handoff is in the range (of the team and channel asked)."""
-    since, until = query.utc_bounds()
-    handoffs = [
-        event
-        for event in await session.scalars(
-            select(Event)
-            .where(Event.kind == HANDOFF, Event.at >= since, Event.at < until)
-            .order_by(Event.id)
-        )
-        if (query.team is None or event.data.get("team") == query.team)
-        and (query.channel is None or event.data.get("channel") == query.channel)
-    ]
-    ends: dict[int, Event] = {}
-    if handoffs:
-        conversations = {event.conversation_id for event in handoffs}
-        for event in await scalars_in(
-            session,
-            conversations,
-            lambda part: select(Event).where(
-                Event.kind.in_((FIRST_REPLY, ABANDONED)),
-                Event.conversation_id.in_(part),
-                Event.id > handoffs[0].id,
-            ),
-        ):
-            ends.setdefault(int(event.data.get("handoff_id") or 0), event)
-    queued = set(
-        await scalars_in(
-            session,
-            {event.conversation_id for event in handoffs},
-            lambda part: select(Conversation.id).where(
-                Conversation.state == ConversationState.QUEUED, Conversation.id.in_(part)
-            ),
-        )
-    )
+    """The episodes whose handoff is in the range (of the team and channel asked), from
+    the rollups: refresh them first."""
+    chosen = select(
+        EpisodeFact.conversation_id,
+        EpisodeFact.at,
+        EpisodeFact.outcome,
+        EpisodeFact.wait,
+        Conversation.state,
+    ).join(Conversation, Conversation.id == EpisodeFact.conversation_id)
     moment = at or datetime.now(UTC)
     found = []
-    for handoff in handoffs:
-        conversation, began = handoff.conversation_id or 0, aware(handoff.at)
-        ended = ends.get(handoff.id)
-        if ended is not None:
-            outcome = "answered" if ended.kind == FIRST_REPLY else "abandoned"
-            wait: float | None = float(ended.data.get("wait_seconds") or 0.0)
-        elif conversation in queued:
+    for conversation, began, outcome, wait, state in await session.execute(
+        chosen.where(*_chosen(query)).order_by(EpisodeFact.handoff_id)
+    ):
+        began = aware(began)
+        if outcome is None and state == ConversationState.QUEUED:
             outcome, wait = "waiting", (moment - began).total_seconds()
-        else:
-            outcome, wait = "closed", None
+        elif outcome is None:
+            outcome = "closed"
         found.append(Episode(conversation, began, outcome, wait))
     return found
+
+
+async def _nearest_rank(
+    session: AsyncSession, answered: list[ColumnElement[bool]], count: int, share: float
+) -> float | None:
+    """`percentile` of the answered waits, read by the store in order."""
+    if not count:
+        return None
+    return await session.scalar(
+        select(EpisodeFact.wait)
+        .where(*answered)
+        .order_by(EpisodeFact.wait)
+        .offset(max(0, math.ceil(share * count) - 1))
+        .limit(1)
+    )
 
 
 async def queue_metrics(
@@ -123,15 +124,47 @@ async def queue_metrics(
     start, end = query.bounds()
     async with sessions() as session:
         await check_filters(session, query)
-        found = await episodes(session, query, at)
-    handoffs = found
-    answered = [e.wait or 0.0 for e in found if e.outcome == "answered"]
-    abandoned = [e.wait or 0.0 for e in found if e.outcome == "abandoned"]
-    still_waiting = [e.wait or 0.0 for e in found if e.outcome == "waiting"]
-    within = sum(1 for wait in answered if wait <= targets.answer_seconds)
-    short = sum(1 for wait in abandoned if wait < targets.short_abandon_seconds)
-    counted = len(answered) + len(abandoned) - short
-    waits = answered + abandoned
+    await refresh(sessions)
+    chosen = _chosen(query)
+    answered = [*chosen, EpisodeFact.outcome == "answered"]
+    abandoned = EpisodeFact.outcome == "abandoned"
+    async with sessions() as session:
+        handoffs, replies, within, left, short, total, longest = (
+            await session.execute(
+                select(
+                    func.count(),
+                    func.count().filter(EpisodeFact.outcome == "answered"),
+                    func.count().filter(
+                        EpisodeFact.outcome == "answered",
+                        EpisodeFact.wait <= targets.answer_seconds,
+                    ),
+                    func.count().filter(abandoned),
+                    func.count().filter(
+                        abandoned, EpisodeFact.wait < targets.short_abandon_seconds
+                    ),
+                    func.sum(EpisodeFact.wait).filter(EpisodeFact.outcome == "answered"),
+                    func.max(EpisodeFact.wait),
+                ).where(*chosen)
+            )
+        ).one()
+        # Unended: waiting if still queued, else closed by staff without a reply.
+        moment = at or datetime.now(UTC)
+        still_waiting = [
+            (moment - aware(began)).total_seconds()
+            for began in await session.scalars(
+                select(EpisodeFact.at)
+                .join(Conversation, Conversation.id == EpisodeFact.conversation_id)
+                .where(
+                    *chosen,
+                    EpisodeFact.outcome.is_(None),
+                    Conversation.state == ConversationState.QUEUED,
+                )
+            )
+        ]
+        p50 = await _nearest_rank(session, answered, replies, 0.5)
+        p90 = await _nearest_rank(session, answered, replies, 0.9)
+    counted = replies + left - short
+    waits = [w for w in (longest, *still_waiting) if w is not None]
     return {
         "start": start.isoformat(),
         "end": end.isoformat(),
@@ -139,19 +172,19 @@ async def queue_metrics(
         "channel": query.channel,
         "target_seconds": targets.answer_seconds,
         "short_abandon_seconds": targets.short_abandon_seconds,
-        "handoffs": len(handoffs),
-        "answered": len(answered),
+        "handoffs": handoffs,
+        "answered": replies,
         "answered_within_target": within,
-        "abandoned": len(abandoned),
+        "abandoned": left,
         "short_abandons": short,
         "waiting": len(still_waiting),
-        "closed_unanswered": len(handoffs) - len(answered) - len(abandoned) - len(still_waiting),
+        "closed_unanswered": handoffs - replies - left - len(still_waiting),
         "service_level": ratio(within, counted),
-        "abandon_rate": ratio(len(abandoned) - short, counted),
+        "abandon_rate": ratio(left - short, counted),
         "asa": {
-            "mean": round(sum(answered) / len(answered), 3) if answered else None,
-            "p50": percentile(answered, 0.5),
-            "p90": percentile(answered, 0.9),
+            "mean": round(total / replies, 3) if replies else None,
+            "p50": p50,
+            "p90": p90,
         },
-        "longest_wait_seconds": max(waits + still_waiting) if waits or still_waiting else None,
+        "longest_wait_seconds": max(waits) if waits else None,
     }

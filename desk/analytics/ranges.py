@@ -19,7 +19,7 @@ from store.models import Agent, AgentRole, Team
 
 READERS = (AgentRole.SUPERVISOR, AgentRole.ADMIN)
 CHANNELS = ("web", "wechat", "telegram", "app")
-# The widest range one request may ask for: the raw events are read, not rollups.
+# The widest range one request may ask for (a season and a little more).
 MAX_DAYS = 92
 
 Name = Annotated[str, Field(min_length=1, max_length=32)]

@@ -11,14 +11,15 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store.db import create_engine, migrate_async
 from store.demo.fixed_customers import DEMO_CUSTOMERS
 from store.demo.generator import Generator
 from store.demo.history_writer import write_history
 from store.demo.rows import TABLES
-from store.models import Conversation, Customer, InsuredMember
+from store.models import Base, Conversation, Customer, InsuredMember
 
 BATCH = 10_000  # customers per transaction
 PROGRESS_EVERY = 20_000
@@ -35,6 +36,24 @@ async def _id_cards_in_use(conn) -> set[str]:
     taken = set(await conn.scalars(select(Customer.__table__.c.id_card_number)))
     taken.update(await conn.scalars(select(InsuredMember.__table__.c.id_card_number)))
     return taken
+
+
+async def _advance_sequences(engine: AsyncEngine) -> None:
+    """On PostgreSQL, move each table's id sequence past the ids written here (they are
+    given explicitly), so that the desk's own inserts do not collide with them."""
+    if engine.dialect.name != "postgresql":
+        return
+    async with engine.begin() as conn:
+        for table in Base.metadata.sorted_tables:
+            column = table.c.get("id")
+            if column is None or not column.autoincrement or column.type.python_type is not int:
+                continue
+            await conn.execute(
+                text(
+                    f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                    f"coalesce(max(id), 0) + 1, false) FROM {table.name}"
+                )
+            )
 
 
 async def generate(
@@ -97,6 +116,7 @@ async def generate(
                     engine, seed, history_days, history_end, history_per_day
                 )
                 counts.update(added)
+        await _advance_sequences(engine)
     finally:
         await engine.dispose()
     elapsed = time.perf_counter() - started
@@ -122,8 +142,9 @@ async def _main(args: argparse.Namespace) -> None:
     )
 
 
-def main(argv: list[str] | None = None, default_url: str | None = None) -> None:
-    """The command line; `python -m web.demo` runs it on the settings' store."""
+def main(argv: list[str] | None = None, default_url: str | None = None) -> str:
+    """The command line; `python -m web.demo` runs it on the settings' store. Returns
+    the store's URL."""
     parser = argparse.ArgumentParser(
         prog="python -m web.demo", description="Add deterministic demo data to the store."
     )
@@ -156,3 +177,4 @@ def main(argv: list[str] | None = None, default_url: str | None = None) -> None:
     if not 0 <= args.history_days <= 366:
         parser.error("--history-days must be from 0 to 366")
     asyncio.run(_main(args))
+    return str(args.database_url)

@@ -26,24 +26,35 @@ def minutes(n: float) -> datetime:
 
 
 async def record(sessions, *events: tuple) -> None:
-    """(at, kind, conversation, agent, data) rows; `conversation` is a name."""
+    """(at, kind, conversation, agent, data) rows; `conversation` is a name. A first
+    agent reply names the conversation's last handoff, as the desk's do."""
     async with sessions.begin() as session:
         made: dict[str, int] = {}
+        handoffs: dict[str, int] = {}
         for at, kind, name, agent, data in events:
             if name is not None and name not in made:
                 conversation = Conversation(channel="web", external_user_id=f"agents-{name}")
                 session.add(conversation)
                 await session.flush()
                 made[name] = conversation.id
-            session.add(
-                Event(
-                    at=at,
-                    kind=kind,
-                    conversation_id=made.get(name),
-                    agent_id=agent.id if agent else None,
-                    data=data,
-                )
+            if kind == "first_agent_reply":
+                data = {"handoff_id": handoffs[name], **data}
+            event = Event(
+                at=at,
+                kind=kind,
+                conversation_id=made.get(name),
+                agent_id=agent.id if agent else None,
+                data=data,
             )
+            session.add(event)
+            await session.flush()
+            if kind == "handoff":
+                handoffs[name] = event.id
+
+
+def handoff(at: datetime, name: str, wait: float) -> tuple:
+    """The handoff `wait` seconds before a first reply at `at`."""
+    return (at - timedelta(seconds=wait), "handoff", name, None, {"team": "claims"})
 
 
 def presence(at, agent, now, before):
@@ -59,6 +70,7 @@ async def test_an_agents_day_exactly(sessions):
         sessions,
         # Bo: online since the day before, a conversation held across midnight
         presence(SINCE - timedelta(hours=6), bo, "online", "offline"),
+        handoff(SINCE - timedelta(minutes=59, seconds=40), "w", 3),
         (SINCE - timedelta(hours=1), "assigned", "w", bo, {}),
         (
             SINCE - timedelta(minutes=59, seconds=40),
@@ -74,9 +86,11 @@ async def test_an_agents_day_exactly(sessions):
         presence(minutes(60), ana, "away", "online"),
         presence(minutes(90), ana, "online", "away"),
         presence(minutes(180), ana, "offline", "online"),
+        handoff(minutes(10.5), "x", 12),
         (minutes(10), "assigned", "x", ana, {}),
         (minutes(10.5), "first_agent_reply", "x", ana, {"wait_seconds": 12}),
         (minutes(40), "resolved", "x", ana, {"by": "agent", "reason": "answered"}),
+        handoff(minutes(20) + timedelta(seconds=10), "y", 25),
         (minutes(20), "assigned", "y", ana, {}),
         (minutes(20) + timedelta(seconds=10), "first_agent_reply", "y", ana, {"wait_seconds": 25}),
         (minutes(70), "transferred", "y", ana, {"to_team": "general"}),
