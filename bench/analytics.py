@@ -7,9 +7,10 @@ p95 over repeats). The target is a p95 under 300 ms for a 90-day range.
         [--customers 5000] [--repeats 5] [--only sqlite|postgres]
 
 The defaults write about 100,000 conversations (with their messages, parsed
-messages and events). PostgreSQL: a database of its own on 127.0.0.1:5432 (user
-postgres, trust), created and dropped by the run. The figures read the raw events
-(no rollups yet): the ratios between queries and ranges are what to watch.
+messages and events), then time the rebuild of the rollups the figures read, the
+figures, and a refresh after a minute of a busy desk's new events (50 a second).
+PostgreSQL: a database of its own on 127.0.0.1:5432 (user postgres, trust), created
+and dropped by the run.
 """
 
 from __future__ import annotations
@@ -36,30 +37,43 @@ from desk.analytics.bot import bot_metrics  # noqa: E402
 from desk.analytics.casework import casework_metrics  # noqa: E402
 from desk.analytics.claims import claims_metrics  # noqa: E402
 from desk.analytics.contacts import contacts_metrics  # noqa: E402
+from desk.analytics.drilldown import DrillQuery, drilldown  # noqa: E402
 from desk.analytics.forms import form_metrics  # noqa: E402
 from desk.analytics.funnel import funnel  # noqa: E402
 from desk.analytics.outcome import OutcomeQuery, outcome_metrics  # noqa: E402
 from desk.analytics.queue import QueueQuery, queue_metrics  # noqa: E402
 from desk.analytics.ranges import RangeQuery  # noqa: E402
 from desk.analytics.resolution import resolution_metrics  # noqa: E402
-from desk.analytics.rollups import rebuild  # noqa: E402
+from desk.analytics.rollups import rebuild, refresh  # noqa: E402
+from desk.analytics.trends import TrendQuery, trend  # noqa: E402
 from desk.inputs import read  # noqa: E402
 from store.db import create_engine, session_factory  # noqa: E402
 from store.demo import generate  # noqa: E402
-from store.models import Agent, AgentRole, Conversation, Event, Message  # noqa: E402
+from store.models import (  # noqa: E402
+    Agent,
+    AgentRole,
+    Conversation,
+    Event,
+    Message,
+    SenderKind,
+)
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-QUERIES: dict[str, tuple[type, Callable[..., Awaitable[Any]]]] = {
-    "queue": (QueueQuery, queue_metrics),
-    "agents": (QueueQuery, agent_metrics),
-    "bot": (QueueQuery, bot_metrics),
-    "forms": (QueueQuery, form_metrics),
-    "resolution": (QueueQuery, resolution_metrics),
-    "funnel": (QueueQuery, funnel),
-    "contacts": (QueueQuery, contacts_metrics),
-    "outcome": (OutcomeQuery, outcome_metrics),
-    "casework": (RangeQuery, casework_metrics),
-    "claims": (QueueQuery, claims_metrics),
+# Each endpoint's query body, its function, and what it asks beyond the range.
+QUERIES: dict[str, tuple[type, Callable[..., Awaitable[Any]], dict[str, str]]] = {
+    "queue": (QueueQuery, queue_metrics, {}),
+    "agents": (QueueQuery, agent_metrics, {}),
+    "bot": (QueueQuery, bot_metrics, {}),
+    "forms": (QueueQuery, form_metrics, {}),
+    "resolution": (QueueQuery, resolution_metrics, {}),
+    "funnel": (QueueQuery, funnel, {}),
+    "contacts": (QueueQuery, contacts_metrics, {}),
+    "outcome": (OutcomeQuery, outcome_metrics, {}),
+    "casework": (RangeQuery, casework_metrics, {}),
+    "claims": (QueueQuery, claims_metrics, {}),
+    "trend (SL)": (TrendQuery, trend, {"metric": "service_level"}),
+    "trend (bot)": (TrendQuery, trend, {"metric": "containment"}),
+    "drill-down": (DrillQuery, drilldown, {"of": "queue", "part": "missed_target"}),
 }
 
 
@@ -78,8 +92,8 @@ async def measure(url: str, days: int, repeats: int, end: date) -> None:
     try:
         for span in (7, days):
             first = end - timedelta(days=span - 1)
-            for name, (body, figures) in QUERIES.items():
-                query = read(body, {"start": first.isoformat(), "end": end.isoformat()})
+            for name, (body, figures, extra) in QUERIES.items():
+                query = read(body, {"start": first.isoformat(), "end": end.isoformat(), **extra})
                 times = []
                 for _ in range(repeats):
                     started = time.perf_counter()
@@ -93,6 +107,86 @@ async def measure(url: str, days: int, repeats: int, end: date) -> None:
                 )
     finally:
         await engine.dispose()
+
+
+async def keeping_up(url: str, events: int, per_second: float) -> None:
+    """Write `events` new events (with their conversations and customer messages) as a
+    desk taking `per_second` would over `events / per_second` seconds, then time the
+    refresh that brings the rollups up to date with them."""
+    engine = create_engine(url)
+    sessions = session_factory(engine)
+    async with sessions.begin() as session:
+        agent = await session.scalar(select(Agent.id).where(Agent.role == AgentRole.AGENT))
+    # Each conversation: created, handoff, assigned, first reply, resolved, csat.
+    conversations = events // 6
+    now = datetime.now(UTC) - timedelta(minutes=5)
+    async with sessions.begin() as session:
+        for n in range(conversations):
+            at = now + timedelta(seconds=n * 6 / per_second)
+            conversation = Conversation(channel="web", external_user_id=f"bench-{uuid.uuid4()}")
+            session.add(conversation)
+            await session.flush()
+            handoff = Event(
+                at=at + timedelta(seconds=40),
+                kind="handoff",
+                conversation_id=conversation.id,
+                data={"team": "general", "channel": "web", "reason": "customer_request"},
+            )
+            session.add_all(
+                [
+                    Event(at=at, kind="created", conversation_id=conversation.id),
+                    Message(
+                        conversation_id=conversation.id,
+                        seq=1,
+                        sender=SenderKind.CUSTOMER,
+                        text="转人工",
+                        created_at=at + timedelta(seconds=30),
+                    ),
+                    handoff,
+                ]
+            )
+            await session.flush()
+            session.add_all(
+                [
+                    Event(
+                        at=at + timedelta(seconds=45),
+                        kind="assigned",
+                        conversation_id=conversation.id,
+                        agent_id=agent,
+                    ),
+                    Event(
+                        at=at + timedelta(seconds=52),
+                        kind="first_agent_reply",
+                        conversation_id=conversation.id,
+                        agent_id=agent,
+                        data={"handoff_id": handoff.id, "wait_seconds": 12.0},
+                    ),
+                    Event(
+                        at=at + timedelta(minutes=4),
+                        kind="resolved",
+                        conversation_id=conversation.id,
+                        agent_id=agent,
+                        data={"by": "agent", "reason": "answered"},
+                    ),
+                    Event(
+                        at=at + timedelta(minutes=5),
+                        kind="csat",
+                        conversation_id=conversation.id,
+                        agent_id=agent,
+                        data={"score": 5},
+                    ),
+                ]
+            )
+    started = time.perf_counter()
+    computed = await refresh(sessions)
+    took = time.perf_counter() - started
+    await engine.dispose()
+    print(
+        f"  refresh after {conversations * 6:,} new events ({conversations:,} conversations,"
+        f" {conversations * 6 / per_second:.0f} s at {per_second:.0f} events/s):"
+        f" {computed:,} conversations in {took:.2f} s, keeping up with"
+        f" {conversations * 6 / took:,.0f} events/s"
+    )
 
 
 async def run(name: str, url: str, arguments: argparse.Namespace, end: datetime) -> None:
@@ -113,6 +207,7 @@ async def run(name: str, url: str, arguments: argparse.Namespace, end: datetime)
     await engine.dispose()
     print(f"  rollups rebuilt for {built:,} conversations in {time.perf_counter() - started:.0f} s")
     await measure(url, arguments.days, arguments.repeats, end.date())
+    await keeping_up(url, events=3000, per_second=50)
 
 
 async def main() -> None:

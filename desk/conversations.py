@@ -25,7 +25,7 @@ from desk.journal import Outbox, State, _current, _remembered
 from desk.lifecycle import QUEUE_PAYLOAD, RATING
 from desk.notes import Notes
 from desk.pseudonyms import pseudonym
-from desk.routing import LEAVE_QUEUE_PAYLOAD, workloads
+from desk.routing import CALLBACK_INSTEAD_PAYLOAD, LEAVE_QUEUE_PAYLOAD, workloads
 from desk.transfers import Transfers
 from desk.views import conversation_view, message_view
 from store.db import insert_if_absent
@@ -223,6 +223,14 @@ class ConversationService(Notes, Transfers, BotTurns):
                 and text in offered
                 and conversation.state == State.QUEUED
             )
+            # A callback instead of waiting: back to the bot, which the payload (the
+            # callback intent) then starts the form with.
+            if (
+                text == CALLBACK_INSTEAD_PAYLOAD
+                and text in offered
+                and conversation.state == State.QUEUED
+            ):
+                await self._callback_instead(session, conversation, outbox)
             if not (rated or waits or leaves):
                 await self._reopen_if_resolved(session, conversation, outbox)
             extra: dict[str, Any] = {"rating": RATING[text]} if rated else {}

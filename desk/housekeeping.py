@@ -1,5 +1,6 @@
 """The periodic work of every console process: keep connected agents marked present (and
-mark offline those nobody has heard from), return the
+mark offline those nobody has heard from), keep connected web chat customers marked
+seen (and take queued ones gone past the grace out of the queue), return the
 conversations of agents who did not come back, answer the customer messages the bot
 owes an answer to that nobody is answering (their process died), hand queued conversations to
 agents with room, write customers' acknowledgements that waited, push reminders of callbacks
@@ -19,6 +20,7 @@ from desk import casework
 from desk.analytics.rollups import refresh
 from desk.conversations import ConversationService
 from desk.delivery import PushChannel
+from desk.intake import LiveChannel
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,17 @@ async def run_once(
     await service.heartbeat(hub.connected_agents())
     await service.lapse_presence(now)
     await service.requeue_absent(grace_seconds, now)
+    # Customers connected here are still there; queued ones gone too long left.
+    await service.customers_seen(
+        {
+            conversation_id
+            for channel in service.channels.values()
+            if isinstance(channel, LiveChannel)
+            for conversation_id in channel.connected_conversations()
+        },
+        now,
+    )
+    await service.abandon_silent(service.queue_silence_grace, now)
     # Answered in the background: a slow bot holds up no other step.
     await service.answer_owed(now)
     await service.dispatch()

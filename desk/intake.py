@@ -101,6 +101,16 @@ class Channel(Protocol):
 
 
 @runtime_checkable
+class LiveChannel(Protocol):
+    """A channel whose customers hold a connection while they are there (the web
+    chat's socket): a queued customer no process has seen for the grace has left."""
+
+    def connected_conversations(self) -> set[int]:
+        """The conversations with a customer connected to this process."""
+        ...
+
+
+@runtime_checkable
 class FileSource(Protocol):
     """A channel that keeps customers' files at its provider and fetches them on demand."""
 

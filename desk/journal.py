@@ -145,6 +145,7 @@ class Journal:
         presence_ttl: timedelta = PRESENCE_TTL,
         bot_turn_lease: timedelta = timedelta(seconds=60),
         inbox_thresholds: Thresholds | None = None,
+        queue_silence_grace: timedelta = timedelta(minutes=2),
     ):
         self.sessions = sessions
         self.max_message_chars = max_message_chars
@@ -168,6 +169,8 @@ class Journal:
         self._bot_locks = KeyedLocks()
         # Agents are "online" while a console process heart-beats them this recently.
         self.presence_ttl = presence_ttl
+        # A queued web chat customer no process has seen for this long left the queue.
+        self.queue_silence_grace = queue_silence_grace
         self._bot_turns: set[asyncio.Task] = set()
         # A turn the bot owes is this process's to answer until its lease runs out;
         # then any process's housekeeping answers it (this one died, or hangs).

@@ -11,16 +11,25 @@ in a transaction of its own."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from types import EllipsisType
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from desk.access import may_act, supervises
-from desk.analytics.episodes import ABANDONED, HANDOFF, at_handoff, episode_end, open_episode
+from desk.analytics.episodes import (
+    ABANDONED,
+    BACK_TO_BOT,
+    HANDOFF,
+    at_handoff,
+    episode_end,
+    open_episode,
+)
 from desk.clock import aware, now
 from desk.errors import DeskError
 from desk.journal import Outbox, State
@@ -33,6 +42,7 @@ from store.models import (
     Conversation,
     SenderKind,
 )
+from store.presence import CustomerPresence
 
 log = logging.getLogger(__name__)
 
@@ -129,11 +139,16 @@ class Lifecycle(Routing):
         return True
 
     async def _leave_queue(
-        self, session: AsyncSession, conversation: Conversation, outbox: Outbox
+        self,
+        session: AsyncSession,
+        conversation: Conversation,
+        outbox: Outbox,
+        how: str = "left",
+        at: datetime | None = None,
     ) -> bool:
-        """The customer left the queue before an agent answered: resolved as abandoned,
-        with how long they waited (for the service level). False if an agent took the
-        conversation meanwhile."""
+        """The customer left the queue before an agent answered (`how`: the button, or
+        silent: gone since `at`): resolved as abandoned, with how long they waited (for
+        the service level). False if an agent took the conversation meanwhile."""
         episode = await open_episode(session, conversation.id)
         left_at = now()
         if not await self._transition(
@@ -147,13 +162,85 @@ class Lifecycle(Routing):
             queue_position=None,
         ):
             return False
-        data: dict[str, Any] = {"how": "left"}
+        data: dict[str, Any] = {"how": how}
+        if episode is not None:
+            data.update(episode_end(episode, at or left_at))
+        self._record(session, ABANDONED, conversation, data=data)
+        await self._say(session, conversation, outbox, "left_queue_silent" if at else "left_queue")
+        outbox.state_changed = True
+        # The others waiting there move up.
+        outbox.queues.add(conversation.team)
+        return True
+
+    async def customers_seen(self, conversation_ids: set[int], at: datetime | None = None) -> None:
+        """The customers of these conversations are connected (a process heart-beats
+        them every round)."""
+        if not conversation_ids:
+            return
+        moment = at or now()
+        async with self.sessions.begin() as session:
+            dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+            for conversation_id in sorted(conversation_ids):
+                statement = dialect.insert(CustomerPresence).values(
+                    conversation_id=conversation_id, seen_at=moment
+                )
+                await session.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=["conversation_id"], set_={"seen_at": moment}
+                    )
+                )
+
+    async def abandon_silent(self, grace: timedelta, at: datetime | None = None) -> int:
+        """Queued customers whose connection nobody has seen for `grace` left the queue:
+        resolved as abandoned (`how` silent), having waited until they were last seen.
+        The number abandoned."""
+        moment = at or now()
+        async with self.sessions() as session:
+            gone = list(
+                (
+                    await session.execute(
+                        select(Conversation.id, CustomerPresence.seen_at)
+                        .join(CustomerPresence, CustomerPresence.conversation_id == Conversation.id)
+                        .where(
+                            Conversation.state == State.QUEUED,
+                            CustomerPresence.seen_at < moment - grace,
+                        )
+                    )
+                ).all()
+            )
+        left = 0
+        for conversation_id, seen_at in gone:
+            outbox = Outbox()
+            async with self.sessions.begin() as session:
+                conversation = await session.get(Conversation, conversation_id)
+                if conversation is None:
+                    continue
+                outbox.conversation = conversation
+                left += await self._leave_queue(
+                    session, conversation, outbox, how="silent", at=aware(seen_at)
+                )
+            await self._publish(outbox)
+        return left
+
+    async def _callback_instead(
+        self, session: AsyncSession, conversation: Conversation, outbox: Outbox
+    ) -> bool:
+        """The customer stopped waiting to book a callback: back to the bot, which asks
+        when and where to call; the queue episode ends as an abandon for a callback
+        (counted apart), and a new bot session begins. False if an agent took the
+        conversation meanwhile."""
+        episode = await open_episode(session, conversation.id)
+        left_at = now()
+        if not await self._transition(
+            session, conversation, State.QUEUED, None, state=State.BOT, queue_position=None
+        ):
+            return False
+        data: dict[str, Any] = {"how": "callback"}
         if episode is not None:
             data.update(episode_end(episode, left_at))
         self._record(session, ABANDONED, conversation, data=data)
-        await self._say(session, conversation, outbox, "left_queue")
+        self._record(session, BACK_TO_BOT, conversation)
         outbox.state_changed = True
-        # The others waiting there move up.
         outbox.queues.add(conversation.team)
         return True
 

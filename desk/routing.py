@@ -28,6 +28,8 @@ from store.models import (
 
 # The "stop waiting" button of every queue position message.
 LEAVE_QUEUE_PAYLOAD = "/leave_queue"
+# Leaving the queue for the bot's callback form: the intent itself, passed to the bot.
+CALLBACK_INSTEAD_PAYLOAD = "/request_callback"
 RECENT_WAITS = 20
 PRESENCE = "presence"
 
@@ -100,13 +102,17 @@ class Routing(Journal):
                 text,
                 {
                     "queue": {"position": position, "expected_wait_seconds": round(wait)},
-                    # The customer may stop waiting at any point (an abandon, for the
-                    # service level).
+                    # The customer may stop waiting at any point, or book a callback
+                    # instead (abandons, for the service level, counted apart).
                     "buttons": [
                         {
                             "title": self._system_text("leave_queue_button", lang),
                             "payload": LEAVE_QUEUE_PAYLOAD,
-                        }
+                        },
+                        {
+                            "title": self._system_text("callback_instead_button", lang),
+                            "payload": CALLBACK_INSTEAD_PAYLOAD,
+                        },
                     ],
                 },
             )

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     # An agent whose console disconnected and did not come back within this time
     # has their conversations returned to the queue.
     agent_reconnect_grace_seconds: int = Field(default=60, ge=1)
+    # A queued web chat customer whose page no console process has seen for this long
+    # has left the queue (an abandon, "silent", for the service level).
+    queue_silence_grace_seconds: int = Field(default=120, ge=10)
     # How often the console's housekeeping runs (assignment, requeueing, reminders).
     # 0 runs none in the background: for tests that drive each round themselves.
     housekeeping_seconds: float = Field(default=5.0, ge=0)

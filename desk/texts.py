@@ -66,9 +66,14 @@ SYSTEM_TEXTS: dict[str, Pair] = {
     "callback_button": ("预约回电", "Call me back"),
     "wait_button": ("继续等待", "Keep waiting"),
     "leave_queue_button": ("不等了", "Stop waiting"),
+    "callback_instead_button": ("改为预约回电", "Call me back instead"),
     "left_queue": (
         "好的,已为您取消排队。有需要随时给我留言。",
         "OK, you've left the queue. Write to us any time.",
+    ),
+    "left_queue_silent": (
+        "您已离开,本次排队已取消。有需要随时给我留言。",
+        "You left, so your place in the queue was given up. Write to us any time.",
     ),
     "bot_unavailable": (
         "智能客服暂时无法回复,正在为您转接人工客服。",

@@ -17,20 +17,32 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from store.models import Base
+from store.models import (
+    AdvancePayment,
+    Base,
+    Callback,
+    Claim,
+    ClaimStageChange,
+    Complaint,
+    FollowUp,
+)
 
 BIG_ID = BigInteger().with_variant(Integer, "sqlite")
 
 
 class RollupMark(Base):
     """How far the rollups have read one source table: every row with an id up to
-    `last_id` is in them. The row named `refresh` is locked by each refresh, so that
-    two processes never rebuild the same conversations at once."""
+    `last_id` is in them, committed for sure. The row named `refresh` is locked by
+    each refresh, so that two processes never rebuild the same conversations at once."""
 
     __tablename__ = "rollup_marks"
 
     source: Mapped[str] = mapped_column(String(32), primary_key=True)
     last_id: Mapped[int] = mapped_column(BIG_ID, default=0)
+    # Past `last_id`: the rows read last time (up to `seen_id`, `seen` of them), read
+    # again only if more have appeared among them (a late commit on PostgreSQL).
+    seen_id: Mapped[int] = mapped_column(BIG_ID, default=0)
+    seen: Mapped[int] = mapped_column(Integer, default=0)
     refreshed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
@@ -99,6 +111,9 @@ class EpisodeFact(Base):
     # answered or abandoned; none while it waits, or if staff closed it unanswered
     outcome: Mapped[str | None] = mapped_column(String(16))
     wait: Mapped[float | None] = mapped_column(Float)
+    # How an abandon happened: left (the button), silent (gone past the grace) or
+    # callback (booked one instead).
+    how: Mapped[str | None] = mapped_column(String(16))
     # Who answered it, and when (an agent's service level counts replies by their time).
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -173,3 +188,15 @@ class ContactFact(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     team: Mapped[str | None] = mapped_column(String(32))
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+
+
+# The store's own tables the figures read by date (claims, casework): indexed here,
+# beside the rollups, as the analytics are what ask for them.
+FIGURE_INDEXES = (
+    Index("ix_claims_submitted_at", Claim.submitted_at),
+    Index("ix_claim_stage_changes_stage_at", ClaimStageChange.stage, ClaimStageChange.at),
+    Index("ix_complaints_created_at", Complaint.created_at),
+    Index("ix_callbacks_window_start", Callback.window_start),
+    Index("ix_follow_ups_due_at", FollowUp.due_at),
+    Index("ix_advance_payments_created_at", AdvancePayment.created_at),
+)

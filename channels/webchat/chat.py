@@ -119,6 +119,8 @@ class WebChat(AnswersEveryEvent, socketio.AsyncNamespace):
         self.new_sessions = new_sessions
         self.trusted_proxies = trusted_proxies
         self.origin_allowed = origin_allowed
+        # Each connected socket's conversation, once it has one.
+        self._present: dict[str, int] = {}
 
     # ---- the Channel interface -----------------------------------------------------
 
@@ -278,8 +280,18 @@ class WebChat(AnswersEveryEvent, socketio.AsyncNamespace):
         if conversation_id:
             await self.service.acknowledge(conversation_id, seq)
 
+    async def save_session(self, sid: str, session: dict, namespace: str | None = None) -> None:
+        await super().save_session(sid, session, namespace)
+        # Who is here, for housekeeping's heartbeat of queued customers.
+        if session.get("conversation_id"):
+            self._present[sid] = session["conversation_id"]
+
+    def connected_conversations(self) -> set[int]:
+        return set(self._present.values())
+
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         """An acknowledgement still waiting is written as the customer leaves."""
+        self._present.pop(sid, None)
         session = await self.get_session(sid)
         if session.get("conversation_id"):
             await self.service.acks.flush(session["conversation_id"])

@@ -73,12 +73,17 @@ def _length(intervals: list[Interval]) -> float:
 
 
 def _overlap(first: list[Interval], second: list[Interval]) -> float:
-    total = 0.0
-    for a_start, a_end in _union(first):
-        for b_start, b_end in _union(second):
-            clipped = _clip(a_start, a_end, b_start, b_end)
-            if clipped:
-                total += (clipped[1] - clipped[0]).total_seconds()
+    """Seconds inside both: one sweep over the two merged, sorted lists."""
+    a, b = _union(first), _union(second)
+    total, i, j = 0.0, 0, 0
+    while i < len(a) and j < len(b):
+        clipped = _clip(a[i][0], a[i][1], b[j][0], b[j][1])
+        if clipped:
+            total += (clipped[1] - clipped[0]).total_seconds()
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
     return total
 
 

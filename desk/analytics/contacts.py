@@ -51,27 +51,31 @@ async def contacts_metrics(
         for moment in (start, end)
     )
     when = ContactFact.hour if whole_hours else ContactFact.at
+    kinds: Counter[str] = Counter()
+    channels: Counter[str] = Counter()
+    teams: Counter[str | None] = Counter()
+    languages: Counter[str] = Counter()
+    per_hour = [0] * 24
     async with sessions() as session:
-        groups = (
-            await session.execute(
-                select(
-                    when,
-                    ContactFact.kind,
-                    ContactFact.channel,
-                    ContactFact.team,
-                    ContactFact.language,
-                    func.count(),
-                )
-                .where(*chosen)
-                .group_by(
-                    when,
-                    ContactFact.kind,
-                    ContactFact.channel,
-                    ContactFact.team,
-                    ContactFact.language,
-                )
+        for moment, count in await session.execute(
+            select(when, func.count()).where(*chosen).group_by(when)
+        ):
+            per_hour[aware(moment).astimezone(zone).hour] += count
+        for kind, channel, team, language, count in await session.execute(
+            select(
+                ContactFact.kind,
+                ContactFact.channel,
+                ContactFact.team,
+                ContactFact.language,
+                func.count(),
             )
-        ).all()
+            .where(*chosen)
+            .group_by(ContactFact.kind, ContactFact.channel, ContactFact.team, ContactFact.language)
+        ):
+            kinds[kind] += count
+            channels[channel] += count
+            teams[team] += count
+            languages[language] += count
         unique, without = (
             await session.execute(
                 select(
@@ -80,17 +84,6 @@ async def contacts_metrics(
                 ).where(*chosen)
             )
         ).one()
-    per_hour = [0] * 24
-    kinds: Counter[str] = Counter()
-    channels: Counter[str] = Counter()
-    teams: Counter[str | None] = Counter()
-    languages: Counter[str] = Counter()
-    for moment, kind, channel, team, language, count in groups:
-        per_hour[aware(moment).astimezone(zone).hour] += count
-        kinds[kind] += count
-        channels[channel] += count
-        teams[team] += count
-        languages[language] += count
     return {
         "start": start.isoformat(),
         "end": end.isoformat(),

@@ -17,6 +17,9 @@ from store.models import Conversation, Event
 HANDOFF = "handoff"
 FIRST_REPLY = "first_agent_reply"
 ABANDONED = "abandoned"
+# A queued customer went back to the bot (to book a callback instead): a new bot
+# session begins, in the same contact.
+BACK_TO_BOT = "back_to_bot"
 
 
 def at_handoff(conversation: Conversation) -> dict[str, Any]:

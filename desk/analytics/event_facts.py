@@ -115,6 +115,7 @@ def episodes(rows: list[Row]) -> list[EpisodeFact]:
                 channel=row.data.get("channel"),
                 outcome=None if end is None else "answered" if answered else "abandoned",
                 wait=None if end is None else float(end.data.get("wait_seconds") or 0),
+                how=end.data.get("how") if end is not None and not answered else None,
                 agent_id=end.agent_id if end is not None and answered else None,
                 answered_at=end.at if end is not None and answered else None,
             )

@@ -39,6 +39,7 @@ class Targets:
 
 
 DEFAULT_TARGETS = Targets()
+ABANDON_HOWS = ("left", "silent", "callback")
 
 
 def percentile(values: list[float], share: float) -> float | None:
@@ -147,6 +148,14 @@ async def queue_metrics(
                 ).where(*chosen)
             )
         ).one()
+        by_how = dict(
+            (how, count)
+            for how, count in await session.execute(
+                select(EpisodeFact.how, func.count())
+                .where(*chosen, abandoned)
+                .group_by(EpisodeFact.how)
+            )
+        )
         # Unended: waiting if still queued, else closed by staff without a reply.
         moment = at or datetime.now(UTC)
         still_waiting = [
@@ -177,6 +186,8 @@ async def queue_metrics(
         "answered_within_target": within,
         "abandoned": left,
         "short_abandons": short,
+        # how they left: the button, silence past the grace, a callback instead
+        "abandoned_by_how": {how: by_how.get(how, 0) for how in ABANDON_HOWS},
         "waiting": len(still_waiting),
         "closed_unanswered": handoffs - replies - left - len(still_waiting),
         "service_level": ratio(within, counted),

@@ -16,8 +16,10 @@ writer at a time, so there the mark is the last id read."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -61,38 +63,73 @@ REBUILD_STEP = 2000
 Progress = Callable[[int, int], None]
 
 
+@contextmanager
+def fresh() -> Iterator[None]:
+    """Inside it, `refresh` does nothing: for a reader that refreshed once and then
+    reads many figures (a trend reads one per day)."""
+    token = _fresh.set(True)
+    try:
+        yield
+    finally:
+        _fresh.reset(token)
+
+
+_fresh: ContextVar[bool] = ContextVar("rollups_fresh", default=False)
+
+
+class Mark(NamedTuple):
+    """How far the rollups have read a source: every id up to `last_id` (committed for
+    sure), and `seen` more past it up to `seen_id`."""
+
+    last_id: int = 0
+    seen_id: int = 0
+    seen: int = 0
+
+
 async def refresh(sessions: async_sessionmaker[AsyncSession]) -> int:
     """Bring the rollups up to date with the raw rows; the number of conversations
     computed again."""
+    if _fresh.get():
+        return 0
     async with sessions() as session:
-        if not await _changed(session):
-            return 0
-        if not await _marks(session):
+        marks = await _marks(session)
+        if not marks:
             # Never built (a store from before the rollups): build it all at once.
             return await rebuild(sessions)
+        if not [source for source in SOURCES if await _unread(session, source, marks)]:
+            return 0
     async with sessions.begin() as session:
         await _lock(session)
         marks = await _marks(session)
         dirty: set[int] = set()
         settled = now() - SETTLING
         sqlite = session.bind.dialect.name == "sqlite"
+        presence_since = 0
         for source, (model, timed) in SOURCES.items():
+            mark = marks.get(source, Mark())
             rows = (
                 await session.execute(
-                    select(model.id, model.conversation_id, timed).where(
-                        model.id > marks.get(source, 0)
-                    )
+                    select(model.id, model.conversation_id, timed).where(model.id > mark.last_id)
                 )
             ).all()
-            dirty.update(conversation for _, conversation, _ in rows if conversation is not None)
+            # Rows read last time are read again only if one committed late among them.
+            late = sum(1 for row_id, _, _ in rows if row_id <= mark.seen_id) != mark.seen
+            since = mark.last_id if late else mark.seen_id
+            if source == "events":
+                presence_since = since
+            dirty.update(
+                conversation
+                for row_id, conversation, _ in rows
+                if conversation is not None and row_id > since
+            )
             done = [row_id for row_id, _, at in rows if sqlite or aware(at) < settled]
-            if done:
-                await _mark(session, source, max(done))
+            last_id = max(done, default=mark.last_id)
+            seen_id = max((row_id for row_id, _, _ in rows), default=mark.seen_id)
+            seen = sum(1 for row_id, _, _ in rows if last_id < row_id <= seen_id)
+            await _mark(session, source, Mark(last_id, max(seen_id, last_id), seen))
         agents = set(
             await session.scalars(
-                select(Event.agent_id).where(
-                    Event.kind == PRESENCE, Event.id > marks.get("events", 0)
-                )
+                select(Event.agent_id).where(Event.kind == PRESENCE, Event.id > presence_since)
             )
         )
         conversations = await widen(session, dirty)
@@ -101,23 +138,30 @@ async def refresh(sessions: async_sessionmaker[AsyncSession]) -> int:
     return len(conversations)
 
 
-async def _changed(session: AsyncSession) -> bool:
-    """Whether any source has rows past its mark (read without the lock)."""
-    marks = await _marks(session)
-    for source, (model, _) in SOURCES.items():
-        if (
-            await session.scalar(select(model.id).where(model.id > marks.get(source, 0)).limit(1))
-            is not None
-        ):
-            return True
-    return False
+async def _unread(session: AsyncSession, source: str, marks: dict[str, Mark]) -> bool:
+    """Whether a source has rows the rollups have not read: past the last seen, or
+    committed late among those seen (read without the lock)."""
+    model, _ = SOURCES[source]
+    mark = marks.get(source, Mark())
+    if await session.scalar(select(model.id).where(model.id > mark.seen_id).limit(1)) is not None:
+        return True
+    if mark.seen_id == mark.last_id:
+        return False
+    return (
+        await session.scalar(
+            select(func.count()).where(model.id > mark.last_id, model.id <= mark.seen_id)
+        )
+        != mark.seen
+    )
 
 
-async def _marks(session: AsyncSession) -> dict[str, int]:
+async def _marks(session: AsyncSession) -> dict[str, Mark]:
     return {
-        source: last_id
-        for source, last_id in (
-            await session.execute(select(RollupMark.source, RollupMark.last_id))
+        source: Mark(last_id, seen_id, seen)
+        for source, last_id, seen_id, seen in (
+            await session.execute(
+                select(RollupMark.source, RollupMark.last_id, RollupMark.seen_id, RollupMark.seen)
+            )
         ).all()
     }
 
@@ -126,15 +170,15 @@ async def _ensure(session: AsyncSession, source: str) -> None:
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     await session.execute(
         dialect.insert(RollupMark)
-        .values(source=source, last_id=0)
+        .values(source=source, last_id=0, seen_id=0, seen=0)
         .on_conflict_do_nothing(index_elements=["source"])
     )
 
 
-async def _mark(session: AsyncSession, source: str, last_id: int) -> None:
+async def _mark(session: AsyncSession, source: str, mark: Mark) -> None:
     await _ensure(session, source)
     await session.execute(
-        update(RollupMark).where(RollupMark.source == source).values(last_id=last_id)
+        update(RollupMark).where(RollupMark.source == source).values(**mark._asdict())
     )
 
 
@@ -203,7 +247,8 @@ async def rebuild(
             set(await session.scalars(select(Event.agent_id).where(Event.kind == PRESENCE))),
         )
         for source, (model, _) in SOURCES.items():
-            await _mark(session, source, int(await session.scalar(select(func.max(model.id))) or 0))
+            newest = int(await session.scalar(select(func.max(model.id))) or 0)
+            await _mark(session, source, Mark(newest, newest, 0))
         # A customer's conversations in one step, since each reads the others.
         ordered = (
             (
@@ -225,10 +270,11 @@ async def rebuild(
     # Rows written while it ran, and on PostgreSQL the last minute's, are read again.
     async with sessions.begin() as session:
         for source, (model, timed) in SOURCES.items():
-            before = await session.scalar(
-                select(func.max(model.id)).where(timed < started - SETTLING)
+            before = int(
+                await session.scalar(select(func.max(model.id)).where(timed < started - SETTLING))
+                or 0
             )
-            await _mark(session, source, int(before or 0))
+            await _mark(session, source, Mark(before, before, 0))
     await refresh(sessions)
     return len(ordered)
 

@@ -1,7 +1,8 @@
 """Bot sessions read from the raw rows: a conversation's events, its customer's
 messages and what the bot parsed of them, cut into sessions (see docs/metrics.md).
 
-A **bot session** begins with a conversation's `created` or `reopened` event and
+A **bot session** begins with a conversation's `created` or `reopened` event (or
+`back_to_bot`: a queued customer chose a callback instead) and
 ends with the first of: a `handoff` or `handoff_deferred` (handed over), a
 `resolved` by the bot (seen off), or the customer's silence for `idle` after their
 last message in it (left). Its **topic** is the first intent it parsed that is not
@@ -19,12 +20,13 @@ from typing import Any, NamedTuple
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from desk.analytics.episodes import BACK_TO_BOT
 from desk.analytics.ranges import rows_in, scalars_in
 from desk.clock import aware
 from store.models import Conversation, Event, Message, SenderKind
 from store.workbench import ParsedMessage
 
-STARTS = ("created", "reopened")
+STARTS = ("created", "reopened", BACK_TO_BOT)
 HANDED_OVER = ("handoff", "handoff_deferred")
 SMALL_TALK = {
     "greet",

@@ -17,6 +17,7 @@ from desk.analytics.bot import bot_metrics
 from desk.analytics.claims import claims_metrics
 from desk.analytics.queue import DEFAULT_TARGETS, QueueQuery, Targets, queue_metrics
 from desk.analytics.resolution import resolution_metrics
+from desk.analytics.rollups import fresh, refresh
 from desk.errors import DeskError
 from store.models import Agent
 
@@ -107,6 +108,17 @@ async def trend(
     targets: Targets = DEFAULT_TARGETS,
 ) -> dict[str, Any]:
     check_metric(query)
+    await refresh(sessions)
+    with fresh():
+        return await _trend(sessions, reader, query, targets)
+
+
+async def _trend(
+    sessions: async_sessionmaker[AsyncSession],
+    reader: Agent,
+    query: TrendQuery,
+    targets: Targets,
+) -> dict[str, Any]:
     days = (query.end - query.start).days + 1
     before = query.start - timedelta(days=days)
     points, previous = [], []

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -281,3 +282,41 @@ async def test_a_customer_cannot_send_the_connections_own_events(channel_app, ev
     assert answer == {"ok": False, **UNKNOWN_EVENT}
     assert (await customer.say("你好"))["ok"]
     await customer.disconnect()
+
+
+async def test_a_queued_customer_whose_page_closed_leaves_the_queue_after_the_grace(
+    channel_app, fake_rasa
+):
+    """Housekeeping marks the customers connected to its process as seen; once the page
+    is closed and the grace has passed, the customer has left the queue (silent)."""
+    desk = await channel_app()
+    fake_rasa.replies["转人工"] = [
+        {"custom": {"handoff": {"reason": "request_human", "summary": "客户要求人工"}}}
+    ]
+    async with desk.client.post(
+        "/api/v1/auth/login", json={"username": "agent1", "password": "pw"}
+    ) as response:
+        assert response.status == 200  # an agent online: the handoff queues
+    customer = Customer(desk.base)
+    await customer.connect()
+    try:
+        await customer.say("转人工")
+        await customer.until(lambda m: m.get("sender") == "system")
+        assert desk.rows("SELECT state FROM conversations") == [("queued",)]
+        grace = timedelta(seconds=desk.settings.queue_silence_grace_seconds)
+        now = datetime.now(UTC)
+        await desk.housekeeping(now)
+        # still connected: seen again, never gone
+        await desk.housekeeping(now + grace + timedelta(seconds=1))
+        assert desk.rows("SELECT state FROM conversations") == [("queued",)]
+    finally:
+        await customer.disconnect()
+    later = now + grace + timedelta(seconds=1)
+    await desk.housekeeping(later + grace - timedelta(seconds=2))
+    assert desk.rows("SELECT state FROM conversations") == [("queued",)]
+    await desk.housekeeping(later + grace + timedelta(seconds=1))
+    assert desk.rows("SELECT state, resolution_reason FROM conversations") == [
+        ("resolved", "abandoned")
+    ]
+    [(data,)] = desk.rows("SELECT data FROM events WHERE kind = 'abandoned'")
+    assert json.loads(data)["how"] == "silent"

@@ -1,9 +1,12 @@
 """The events the queue metrics read (SQLite and PostgreSQL): each handoff keeps its
 team and channel as they were; the first agent reply of each queue episode records
 how long the customer waited; a customer who stops waiting leaves the queue as an
-abandon, with their wait, and the customers behind them move up."""
+abandon, with their wait, and the customers behind them move up; one whose page is
+gone past the grace has left silently."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -58,7 +61,7 @@ async def test_a_customer_who_stops_waiting_leaves_the_queue_as_an_abandon(servi
     ahead = await queued(service, "leaves")
     behind = await queued(service, "stays")
     offer = (await service.messages_after(ahead))[-1]
-    assert offer["payload"]["buttons"] == [{"title": "不等了", "payload": LEAVE_QUEUE_PAYLOAD}]
+    assert offer["payload"]["buttons"][0] == {"title": "不等了", "payload": LEAVE_QUEUE_PAYLOAD}
     await service.customer_message(ahead, LEAVE_QUEUE_PAYLOAD)
     async with sessions() as session:
         left = await session.get(Conversation, ahead)
@@ -91,3 +94,33 @@ async def test_the_leave_button_is_no_command_once_an_agent_has_the_conversation
     async with sessions() as session:
         assert (await session.get(Conversation, conversation_id)).state == "assigned"
     assert "abandoned" not in [e.kind for e in await events(sessions, conversation_id)]
+
+
+async def test_a_queued_customer_unseen_past_the_grace_has_left_silently(service, sessions):
+    """Web chat customers are heart-beaten while their page is connected; one nobody
+    has seen for the grace has left the queue, having waited until last seen."""
+    gone = await queued(service, "gone")
+    stays = await queued(service, "stays")
+    # a WeChat customer has no live connection: never taken for gone
+    wechat, _ = await service.open("wechat", "wechat-queued")
+    await service.customer_message(wechat.id, "转人工", wait_for_bot=True)
+    [handoff] = [e for e in await events(sessions, gone) if e.kind == "handoff"]
+    seen = handoff.at + timedelta(seconds=10)
+    grace = timedelta(minutes=2)
+    await service.customers_seen({gone, stays}, seen)
+    assert await service.abandon_silent(grace, seen + grace - timedelta(seconds=1)) == 0
+    await service.customers_seen({stays}, seen + timedelta(minutes=1))
+    assert await service.abandon_silent(grace, seen + grace + timedelta(seconds=1)) == 1
+    async with sessions() as session:
+        states = {
+            c.id: (c.state, c.resolution_reason)
+            for c in await session.scalars(select(Conversation))
+        }
+    assert states[gone] == ("resolved", "abandoned")
+    assert states[stays] == states[wechat.id] == ("queued", None)
+    [abandoned] = [e for e in await events(sessions, gone) if e.kind == "abandoned"]
+    assert abandoned.data["how"] == "silent" and abandoned.data["handoff_id"] == handoff.id
+    assert abandoned.data["wait_seconds"] == 10.0
+    assert (await service.messages_after(gone))[-1]["text"].startswith("您已离开")
+    # and nobody is abandoned twice
+    assert await service.abandon_silent(grace, seen + timedelta(hours=1)) == 1  # `stays` now

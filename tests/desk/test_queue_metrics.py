@@ -8,11 +8,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from desk.analytics.episodes import ABANDONED, FIRST_REPLY, HANDOFF
 from desk.analytics.queue import QueueQuery, Targets, percentile, queue_metrics
 from desk.errors import DeskError
 from desk.inputs import read
+from desk.routing import CALLBACK_INSTEAD_PAYLOAD
 from store.models import Agent, AgentRole, Conversation, ConversationState, Event
 from tests.desk.test_conversations import make_agent
 
@@ -21,7 +23,7 @@ MORNING = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
 DAY = {"start": "2026-12-01", "end": "2026-12-01"}
 
 
-async def episode(sessions, n, *, waited=None, left=False, state="resolved", **where):
+async def episode(sessions, n, *, waited=None, left=False, how="left", state="resolved", **where):
     """A handoff `n` minutes into the morning and, with `waited`, its end."""
     team, channel = where.get("team", "claims"), where.get("channel", "web")
     at = where.get("at", MORNING + timedelta(minutes=n))
@@ -49,7 +51,12 @@ async def episode(sessions, n, *, waited=None, left=False, state="resolved", **w
                     at=at + timedelta(seconds=waited),
                     kind=ABANDONED if left else FIRST_REPLY,
                     conversation_id=conversation.id,
-                    data={"handoff_id": handoff.id, "wait_seconds": waited, "team": team},
+                    data={
+                        "handoff_id": handoff.id,
+                        "wait_seconds": waited,
+                        "team": team,
+                        **({"how": how} if left else {}),
+                    },
                 )
             )
     return at
@@ -65,7 +72,7 @@ async def test_the_figures_of_a_morning_exactly(sessions, supervisor):
     await episode(sessions, 1, waited=15)
     await episode(sessions, 2, waited=40)
     await episode(sessions, 3, waited=2, left=True)  # a short abandon
-    await episode(sessions, 4, waited=30, left=True)
+    await episode(sessions, 4, waited=30, left=True, how="callback")
     waiting_since = await episode(sessions, 5, state="queued")
     await episode(sessions, 6)  # closed by staff without a reply
     await episode(sessions, 7, waited=1, team="general", channel="wechat")
@@ -86,6 +93,7 @@ async def test_the_figures_of_a_morning_exactly(sessions, supervisor):
         "answered_within_target": 3,
         "abandoned": 2,
         "short_abandons": 1,
+        "abandoned_by_how": {"left": 1, "silent": 0, "callback": 1},
         "waiting": 1,
         "closed_unanswered": 1,
         # 3 within 20 s ÷ (4 answered + 2 abandoned − 1 short abandon)
@@ -148,7 +156,8 @@ async def test_only_supervisors_and_admins_see_the_queue(sessions):
 
 
 async def test_what_the_desk_records_is_what_the_figures_count(service, sessions):
-    """Through the conversation service: one answered, one who left."""
+    """Through the conversation service: one answered, one who left, one who chose a
+    callback instead (and is back with the bot, which starts the callback form)."""
     agent = await make_agent(sessions)
     supervisor = await make_agent(sessions, "sup2", AgentRole.SUPERVISOR, "general")
     answered, _ = await service.open("web", "counted-1")
@@ -158,11 +167,29 @@ async def test_what_the_desk_records_is_what_the_figures_count(service, sessions
     await service.assign(answered.id, agent)
     await service.agent_message(answered.id, agent, "您好")
     await service.customer_message(left.id, "/leave_queue")
+    called, _ = await service.open("web", "counted-3")
+    await service.customer_message(called.id, "转人工", wait_for_bot=True)
+    offer = (await service.messages_after(called.id))[-1]
+    assert {"title": "改为预约回电", "payload": CALLBACK_INSTEAD_PAYLOAD} in offer["payload"][
+        "buttons"
+    ]
+    await service.customer_message(called.id, CALLBACK_INSTEAD_PAYLOAD, wait_for_bot=True)
+    assert service.bot.sent[-1][1] == CALLBACK_INSTEAD_PAYLOAD
+    async with sessions() as session:
+        back = await session.get(Conversation, called.id)
+        assert (back.state, back.queue_position) == ("bot", None)
+        kinds = list(
+            await session.scalars(
+                select(Event.kind).where(Event.conversation_id == called.id).order_by(Event.id)
+            )
+        )
+    assert kinds[kinds.index("abandoned") + 1] == "back_to_bot"
     today = datetime.now(UTC).date()
     # (from yesterday: a run across midnight still finds its episodes)
     days = {"start": str(today - timedelta(days=1)), "end": str(today), "tz": "UTC"}
     figures = await queue_metrics(sessions, supervisor, read(QueueQuery, days))
-    assert (figures["handoffs"], figures["answered"], figures["abandoned"]) == (2, 1, 1)
+    assert (figures["handoffs"], figures["answered"], figures["abandoned"]) == (3, 1, 2)
+    assert figures["abandoned_by_how"] == {"left": 1, "silent": 0, "callback": 1}
     assert figures["answered_within_target"] == 1 and 0 < figures["asa"]["mean"] < 20
 
 

@@ -29,6 +29,8 @@ def upgrade() -> None:
         "rollup_marks",
         sa.Column("source", sa.String(length=32), primary_key=True),
         sa.Column("last_id", BIG_ID, nullable=False),
+        sa.Column("seen_id", BIG_ID, nullable=False),
+        sa.Column("seen", sa.Integer(), nullable=False),
         sa.Column("refreshed_at", sa.DateTime(timezone=True), nullable=True),
     )
     op.create_table(
@@ -78,6 +80,7 @@ def upgrade() -> None:
         sa.Column("channel", sa.String(length=16), nullable=True),
         sa.Column("outcome", sa.String(length=16), nullable=True),
         sa.Column("wait", sa.Float(), nullable=True),
+        sa.Column("how", sa.String(length=16), nullable=True),
         sa.Column("agent_id", sa.Integer(), sa.ForeignKey("agents.id"), nullable=True),
         sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
     )
