@@ -57,7 +57,15 @@ class Stack:
     env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def start(cls, workdir: Path, database_url: str, timeout: float = 240) -> Stack:
+    def start(
+        cls,
+        workdir: Path,
+        database_url: str,
+        timeout: float = 240,
+        settings: dict[str, str] | None = None,
+    ) -> Stack:
+        """`settings` are more environment variables for the processes (the desk's
+        settings, such as AUTO_ASSIGN), over the defaults below."""
         if not MODEL.exists() or not RASA.exists():
             raise RuntimeError("run `make train` first: the model or Rasa's environment is missing")
         rasa_port, actions_port, web_port = free_port(), free_port(), free_port()
@@ -113,6 +121,7 @@ class Stack:
             "WECHAT_API_BASE_URL": f"http://127.0.0.1:{stack.wechat_api_port}/",
             # Every test customer comes from 127.0.0.1: no limit of new sessions per address.
             "WEB_SESSION_BURST": "100000",
+            **(settings or {}),
         }
         commands = {
             "actions": [
