@@ -166,6 +166,9 @@ class AgentConsole(AnswersEveryEvent, socketio.AsyncNamespace):
 
     async def _presence(self, agent_id: int, presence: str) -> None:
         await self.service.set_presence(agent_id, presence)
+        await self.presence_changed(agent_id, presence)
+
+    async def presence_changed(self, agent_id: int, presence: str) -> None:
         await self.emit("presence", {"agent_id": agent_id, "presence": presence}, room=SUPERVISORS)
         self._queue_changed()
 

@@ -61,6 +61,10 @@ class AgentHub(Protocol):
     async def reminder(self, callback: dict[str, Any]) -> None:
         """A callback's window opened: remind its agent (or its team)."""
 
+    async def presence_changed(self, agent_id: int, presence: str) -> None:
+        """An agent's presence changed other than through their console here (they
+        lapsed): the supervisors hear it, and the wallboard is drawn again."""
+
     def connected_agents(self) -> list[int]:
         """The agents with a console connected to this process."""
         ...
@@ -95,6 +99,9 @@ class NoAgents:
         pass
 
     async def reminder(self, callback: dict[str, Any]) -> None:
+        pass
+
+    async def presence_changed(self, agent_id: int, presence: str) -> None:
         pass
 
     def connected_agents(self) -> list[int]:

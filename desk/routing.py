@@ -227,7 +227,7 @@ class Routing(Journal):
         console of theirs that comes back puts them online at its next heartbeat.
         Returns how many lapsed."""
         at = at or now()
-        lapsed = 0
+        lapsed: list[int] = []
         async with self.sessions.begin() as session:
             stale = await session.execute(
                 select(Agent.id, Agent.presence, Agent.presence_at).where(
@@ -248,8 +248,10 @@ class Routing(Journal):
                 if changed.rowcount == 1:  # type: ignore[attr-defined]
                     lapse = aware(heard) + self.presence_ttl
                     _presence_changed(session, agent_id, "offline", previous, lapse, lapsed=True)
-                    lapsed += 1
-        return lapsed
+                    lapsed.append(agent_id)
+        for agent_id in lapsed:
+            await self.hub.presence_changed(agent_id, "offline")
+        return len(lapsed)
 
 
 def _presence_changed(

@@ -13,12 +13,12 @@ from store.demo import main
 
 async def _refresh(url: str) -> None:
     engine = create_engine(url)
+    print("demo data: bringing the analytics rollups up to date ...", flush=True)
     try:
         built = await refresh(session_factory(engine))
     finally:
         await engine.dispose()
-    if built:
-        print(f"demo data: analytics rollups for {built:,} conversations")
+    print(f"demo data: analytics rollups for {built:,} conversations computed")
 
 
 if __name__ == "__main__":

@@ -6,12 +6,15 @@ interval however many changes come (driven by hand, no timers)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
 
 from console.agents import NAMESPACE, SUPERVISORS
 from console.keys import service_key
 from console.wallboard import Coalesced
+from store.models import Agent
 from tests.console.test_agent_socket import Console, queued_customer
 from tests.console.test_api import token
 from tests.console_app import start_console
@@ -90,6 +93,22 @@ async def test_a_wallboard_closing_leaves_its_supervisor_as_they_were(client):
     await console.disconnect()
     await watcher.pushed("wallboard", lambda d: presence_of(d, name) == "offline")
     await watcher.disconnect()
+
+
+async def test_an_agent_who_lapses_is_pushed_to_the_board_as_offline(client):
+    """Housekeeping marks offline an agent nobody has heard from: the supervisors'
+    boards hear it at once, not at the next change of their own."""
+    board = await board_of(client, "admin1")
+    service = client.app[service_key]
+    await token(client, "agent1")  # signed in through the API: online for a minute
+    async with service.sessions() as session:
+        name = await session.scalar(select(Agent.display_name).where(Agent.username == "agent1"))
+    assert presence_of((await board.call("wallboard"))["wallboard"], name) == "online"
+    later = datetime.now(UTC) + service.presence_ttl * 2
+    assert await service.lapse_presence(later) >= 1
+    pushed = await board.pushed("wallboard", lambda d: presence_of(d, name) == "offline")
+    assert presence_of(pushed, name) == "offline"
+    await board.disconnect()
 
 
 async def test_agents_are_refused_the_board_and_hear_none_of_it(client):
