@@ -81,6 +81,9 @@ class Recorder:
     async def withdraw(self, conversation_id):
         self.pushes.append(("withdraw", conversation_id))
 
+    async def presence_changed(self, agent_id, presence):
+        self.pushes.append(("presence", (agent_id, presence)))
+
     async def message_added(self, conversation_id, message):
         self.log.append(("agents", message["seq"]))
 

@@ -52,6 +52,8 @@ async def test_an_agent_nobody_heard_from_lapses_when_it_happened(service, sessi
     assert await service.lapse_presence(heard + service.presence_ttl / 2) == 0
     # (and the fixture's agent on duty, heard from no later)
     assert await service.lapse_presence(heard + service.presence_ttl * 3) == 2
+    # the consoles hear it (the supervisors' boards are drawn again)
+    assert ("presence", (agent.id, "offline")) in service.hub.pushes
     assert await service.lapse_presence(heard + service.presence_ttl * 4) == 0
     async with sessions() as session:
         [lapse] = (
