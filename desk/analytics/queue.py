@@ -62,7 +62,7 @@ class Episode:
     wait: float | None
 
 
-def _chosen(query: QueueQuery) -> list[ColumnElement[bool]]:
+def chosen_episodes(query: QueueQuery) -> list[ColumnElement[bool]]:
     """The episodes whose handoff is in the range, of the team and channel asked."""
     since, until = query.utc_bounds()
     chosen = [EpisodeFact.at >= since, EpisodeFact.at < until]
@@ -88,7 +88,7 @@ async def episodes(
     moment = at or datetime.now(UTC)
     found = []
     for conversation, began, outcome, wait, state in await session.execute(
-        chosen.where(*_chosen(query)).order_by(EpisodeFact.handoff_id)
+        chosen.where(*chosen_episodes(query)).order_by(EpisodeFact.handoff_id)
     ):
         began = aware(began)
         if outcome is None and state == ConversationState.QUEUED:
@@ -126,7 +126,7 @@ async def queue_metrics(
     async with sessions() as session:
         await check_filters(session, query)
     await refresh(sessions)
-    chosen = _chosen(query)
+    chosen = chosen_episodes(query)
     answered = [*chosen, EpisodeFact.outcome == "answered"]
     abandoned = EpisodeFact.outcome == "abandoned"
     async with sessions() as session:

@@ -1,7 +1,8 @@
 """Trends: one figure day by day over a range, beside the same figure over the period
 just before it (as long), with the figure over each whole period (see
-docs/metrics.md). Each day is computed by the figure's own query, so a trend and a
-single day's figure always agree."""
+docs/metrics.md). Each day is the figure's own query over that day, or, for the
+queue's and the bot's figures, every day at once in one grouped query of the same
+definition (`desk.analytics.trend_days`); a test checks that the two agree."""
 
 from __future__ import annotations
 
@@ -13,11 +14,27 @@ from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from desk.analytics.agents import agent_metrics
-from desk.analytics.bot import bot_metrics
+from desk.analytics.bot import bot_metrics, check_bot_filters
 from desk.analytics.claims import claims_metrics
-from desk.analytics.queue import DEFAULT_TARGETS, QueueQuery, Targets, queue_metrics
+from desk.analytics.queue import (
+    DEFAULT_TARGETS,
+    QueueQuery,
+    Targets,
+    check_filters,
+    check_reader,
+    queue_metrics,
+)
 from desk.analytics.resolution import resolution_metrics
 from desk.analytics.rollups import fresh, refresh
+from desk.analytics.trend_days import (
+    Combine,
+    Days,
+    bot_days,
+    bot_figures,
+    queue_days,
+    queue_figures,
+    whole_hours,
+)
 from desk.errors import DeskError
 from store.models import Agent
 
@@ -73,6 +90,24 @@ METRICS: dict[str, tuple[Figures, tuple[str, ...]]] = {
 }
 
 
+# The figures whose days are read in one grouped query (desk.analytics.trend_days),
+# and where the value is in each day's answer.
+QUEUE = (queue_days, queue_figures, "Queue figures are")
+BOT = (bot_days, bot_figures, "Bot figures are")
+GROUPED: dict[str, tuple[tuple[Days, Combine, str], tuple[str, ...]]] = {
+    "handoffs": (QUEUE, ("handoffs",)),
+    "service_level": (QUEUE, ("service_level",)),
+    "abandon_rate": (QUEUE, ("abandon_rate",)),
+    "asa_mean": (QUEUE, ("asa", "mean")),
+    "asa_p50": (QUEUE, ("asa", "p50")),
+    "asa_p90": (QUEUE, ("asa", "p90")),
+    "bot_sessions": (BOT, ("sessions",)),
+    "containment": (BOT, ("containment",)),
+    "durable_containment": (BOT, ("durable_containment",)),
+    "fallback_rate": (BOT, ("fallback_rate",)),
+}
+
+
 class TrendQuery(QueueQuery):
     metric: Annotated[str, Field(min_length=1, max_length=32)]
     refusals = {
@@ -93,7 +128,7 @@ def _pick(figures: dict[str, Any], path: tuple[str, ...]) -> Any:
     return value
 
 
-async def _value(
+async def figure_value(
     sessions, reader, query: TrendQuery, first: date, last: date, targets: Targets
 ) -> Any:
     figures, path = METRICS[query.metric]
@@ -121,22 +156,36 @@ async def _trend(
 ) -> dict[str, Any]:
     days = (query.end - query.start).days + 1
     before = query.start - timedelta(days=days)
-    points, previous = [], []
-    for n in range(days):
-        day = query.start + timedelta(days=n)
-        points.append(
-            {
-                "day": day.isoformat(),
-                "value": await _value(sessions, reader, query, day, day, targets),
-            }
+    every_day = [before + timedelta(days=n) for n in range(2 * days)]
+    if query.metric in GROUPED and whole_hours(query, every_day):
+        (counts, combine, family), path = GROUPED[query.metric]
+        check_reader(reader)
+        async with sessions() as session:
+            if family == BOT[2]:
+                await check_bot_filters(session, query, family)
+            else:
+                await check_filters(session, query)
+        by_day = await counts(sessions, query, every_day, targets)
+        values = [_pick(combine([by_day[day]]), path) for day in every_day]
+        period = _pick(combine([by_day[day] for day in every_day[days:]]), path)
+        previous_period = _pick(combine([by_day[day] for day in every_day[:days]]), path)
+    else:
+        # The whole periods: the figure's own query, which refuses bad filters.
+        period = await figure_value(sessions, reader, query, query.start, query.end, targets)
+        previous_period = await figure_value(
+            sessions, reader, query, before, query.start - timedelta(days=1), targets
         )
-        earlier = before + timedelta(days=n)
-        previous.append(
-            {
-                "day": earlier.isoformat(),
-                "value": await _value(sessions, reader, query, earlier, earlier, targets),
-            }
-        )
+        values = [
+            await figure_value(sessions, reader, query, day, day, targets) for day in every_day
+        ]
+    points = [
+        {"day": day.isoformat(), "value": value}
+        for day, value in zip(every_day[days:], values[days:], strict=True)
+    ]
+    previous = [
+        {"day": day.isoformat(), "value": value}
+        for day, value in zip(every_day[:days], values[:days], strict=True)
+    ]
     return {
         "metric": query.metric,
         "start": query.start.isoformat(),
@@ -145,8 +194,6 @@ async def _trend(
         "channel": query.channel,
         "points": points,
         "previous": previous,
-        "period": await _value(sessions, reader, query, query.start, query.end, targets),
-        "previous_period": await _value(
-            sessions, reader, query, before, query.start - timedelta(days=1), targets
-        ),
+        "period": period,
+        "previous_period": previous_period,
     }

@@ -3,19 +3,22 @@ figure's own query (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from desk.analytics.queue import queue_metrics
-from desk.analytics.trends import METRICS, TrendQuery, trend
+from desk.analytics.queue import DEFAULT_TARGETS, queue_metrics
+from desk.analytics.trends import GROUPED, METRICS, TrendQuery, figure_value, trend
 from desk.errors import DeskError
 from desk.inputs import read
+from store.demo import generate
 from store.models import AgentRole
 from tests.desk.test_conversations import make_agent
 from tests.desk.test_queue_metrics import MORNING, episode
 
 DAYS = {"start": "2026-12-01", "end": "2026-12-03"}
+BOT = ("bot_sessions", "containment", "durable_containment", "fallback_rate")
 
 
 async def test_the_service_level_day_by_day_beside_the_period_before(sessions):
@@ -49,3 +52,31 @@ async def test_every_metric_has_a_trend_and_unknown_ones_are_refused(sessions):
     with pytest.raises(DeskError) as unknown:
         await trend(sessions, boss, read(TrendQuery, {**one_day, "metric": "happiness"}))
     assert (unknown.value.code, unknown.value.status) == ("unknown_metric", 400)
+
+
+async def test_the_grouped_days_equal_each_days_own_figure(database_url, sessions):
+    """The queue's and the bot's trends read every day in one grouped query: each
+    day's value is the figure's own query over that day, on a fortnight of history."""
+    end = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+    await generate(database_url, 150, progress=lambda *_: None, history_days=14, history_end=end)
+    boss = await make_agent(sessions, "boss", AgentRole.SUPERVISOR, "general")
+    last = end.astimezone(ZoneInfo("Asia/Shanghai")).date()
+    days = {"start": str(last - timedelta(days=6)), "end": str(last)}
+    moved = set()
+    for metric in GROUPED:
+        for where in ({}, {"team": "claims"}, {"channel": "wechat"}):
+            if metric in BOT and "team" in where:
+                continue
+            query = read(TrendQuery, {**days, **where, "metric": metric})
+            figures = await trend(sessions, boss, query)
+            whole = await figure_value(
+                sessions, boss, query, query.start, query.end, DEFAULT_TARGETS
+            )
+            assert figures["period"] == whole, (metric, where)
+            for point in figures["points"] + figures["previous"]:
+                day = date.fromisoformat(point["day"])
+                own = await figure_value(sessions, boss, query, day, day, DEFAULT_TARGETS)
+                assert point["value"] == own, (metric, where, day)
+                moved.add((metric, point["value"] is not None))
+    # every metric had days with something to show
+    assert {metric for metric, shown in moved if shown} == set(GROUPED)
