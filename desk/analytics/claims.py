@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from desk.analytics.filters import check_filters
 from desk.analytics.queue import QueueQuery, check_reader, percentile
 from desk.analytics.ranges import ratio, rows_in
 from desk.clock import aware
-from desk.errors import DeskError
 from store.models import (
     AdvancePayment,
     Agent,
@@ -34,11 +34,10 @@ async def claims_metrics(
     sessions: async_sessionmaker[AsyncSession], reader: Agent, query: QueueQuery
 ) -> dict[str, Any]:
     check_reader(reader)
-    if query.team is not None or query.channel is not None:
-        raise DeskError("bad_filter", "Claims figures take no team or channel filter.", 400)
     start, end = query.bounds()
     since, until = start.astimezone(UTC), end.astimezone(UTC)
     async with sessions() as session:
+        await check_filters(session, query, "claims")
         submitted = list(
             await session.scalars(
                 select(Claim.id).where(Claim.submitted_at >= since, Claim.submitted_at < until)

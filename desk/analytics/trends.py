@@ -96,7 +96,8 @@ async def _value(
     sessions, reader, query: TrendQuery, first: date, last: date, targets: Targets
 ) -> Any:
     figures, path = METRICS[query.metric]
-    bounded = QueueQuery(start=first, end=last, tz=query.tz, team=query.team, channel=query.channel)
+    # The same filters, each day: a trend's day and that day's figure agree.
+    bounded = query.model_copy(update={"start": first, "end": last})
     return _pick(await figures(sessions, reader, bounded, targets), path)
 
 
@@ -129,8 +130,7 @@ async def trend(
         "metric": query.metric,
         "start": query.start.isoformat(),
         "end": query.end.isoformat(),
-        "team": query.team,
-        "channel": query.channel,
+        **query.echo("team", "channel"),
         "points": points,
         "previous": previous,
         "period": await _value(sessions, reader, query, query.start, query.end, targets),
