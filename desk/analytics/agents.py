@@ -20,14 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from desk.analytics.filters import check_filters
 from desk.analytics.queue import DEFAULT_TARGETS, QueueQuery, Targets, check_reader, percentile
-from desk.analytics.ranges import ratio
+from desk.analytics.ranges import ANSWERING, ratio
 from desk.analytics.rollups import refresh
 from desk.clock import aware
 from store.models import Agent, AgentRole
 from store.rollups import EpisodeFact, HoldFact, PresenceFact, ResolveFact
 
-# Who takes conversations (admins and trainers signed in do not).
-ANSWERING = (AgentRole.AGENT, AgentRole.SUPERVISOR)
 SIGNED_IN = ("online", "away")
 
 Interval = tuple[datetime, datetime]

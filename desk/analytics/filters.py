@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from desk.analytics.ranges import CHANNELS, FILTERS, FilteredQuery
+from desk.analytics.ranges import ANSWERING, CHANNELS, FILTERS, FilteredQuery
+from desk.analytics.sessions import SMALL_TALK
 from desk.analytics.tags import TAGS, tagged_conversations
 from desk.clock import now
 from desk.errors import DeskError
@@ -128,3 +129,25 @@ async def check_filters(session: AsyncSession, query: FilteredQuery, family: str
         _refuse_unknown("intent", query.intent, known_intents())
     tagged = tagged_conversations(query.tag, now()) if query.tag else None
     return Filters(query, agent_ids, tagged)
+
+
+def topics() -> list[str]:
+    """The intents a bot session's topic can be: the domain's, small talk and the bare
+    `faq` apart (a FAQ question's topic is its `faq/<topic>`)."""
+    return sorted(known_intents() - SMALL_TALK - {"faq"})
+
+
+async def choices(session: AsyncSession) -> dict[str, list[str]]:
+    """Every value each filter may take, for the pages' multi-selects."""
+    return {
+        "channel": list(CHANNELS),
+        "team": list(await session.scalars(select(Team.code).order_by(Team.id))),
+        "agent": list(
+            await session.scalars(
+                select(Agent.username).where(Agent.role.in_(ANSWERING)).order_by(Agent.username)
+            )
+        ),
+        "language": list(LANGUAGES),
+        "intent": topics(),
+        "tag": list(TAGS),
+    }

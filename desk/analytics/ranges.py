@@ -17,6 +17,8 @@ from desk.inputs import Body
 from store.models import Agent, AgentRole
 
 READERS = (AgentRole.SUPERVISOR, AgentRole.ADMIN)
+# Who takes conversations (admins and trainers signed in do not).
+ANSWERING = (AgentRole.AGENT, AgentRole.SUPERVISOR)
 CHANNELS = ("web", "wechat", "telegram", "app")
 # The widest range one request may ask for (a season and a little more).
 MAX_DAYS = 92

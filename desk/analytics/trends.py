@@ -72,6 +72,21 @@ METRICS: dict[str, tuple[Figures, tuple[str, ...]]] = {
 }
 
 
+# The family of figures each query is: the filters a trend of it takes.
+FAMILY_OF: dict[Figures, str] = {
+    _queue: "queue",
+    _bot: "bot",
+    _agents: "agents",
+    _resolution: "resolution",
+    _claims: "claims",
+}
+
+
+def family(metric: str) -> str:
+    """The family of figures a trend's metric is (`desk.analytics.filters.FAMILIES`)."""
+    return FAMILY_OF[METRICS[metric][0]]
+
+
 class TrendQuery(QueueQuery):
     metric: Annotated[str, Field(min_length=1, max_length=32)]
     refusals = {
