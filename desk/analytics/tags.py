@@ -9,12 +9,16 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
+from pydantic import Field
 from sqlalchemy import Select, String, cast, exists, func, literal, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from desk.access import may_view
 from desk.analytics.ranges import scalars_in
+from desk.inputs import Body, Id
 from store.models import (
+    Agent,
     Claim,
     Complaint,
     Conversation,
@@ -184,3 +188,30 @@ def tagged_conversations(tags: Iterable[str], at: datetime) -> Select[Any]:
     return select(Conversation.id).where(
         Conversation.customer_id.in_(select(customers.c.customer_id))
     )
+
+
+# The most conversations one list asks about: the agents' list shows at most 500.
+MAX_ASKED = 500
+
+
+class TagsAsked(Body):
+    """The conversations of an agent's list whose customers' tags are wanted."""
+
+    conversation_ids: list[Id] = Field(default_factory=list, max_length=MAX_ASKED)
+    refusals = {"conversation_ids": ("malformed", f"conversation_ids: at most {MAX_ASKED} ids.")}
+
+
+async def conversation_tags(
+    session: AsyncSession, agent: Agent, conversation_ids: list[int], at: datetime
+) -> dict[int, list[str]]:
+    """The tags of each conversation's customer (none when nobody verified), for the
+    conversations `agent` may view; the others are left out, as if unknown."""
+    seen = {
+        conversation.id: conversation.customer_id
+        for conversation in await session.scalars(
+            select(Conversation).where(Conversation.id.in_(conversation_ids))
+        )
+        if may_view(agent, conversation)
+    }
+    tags = await behaviour_tags(session, sorted({c for c in seen.values() if c is not None}), at)
+    return {conversation: tags.get(customer or 0, []) for conversation, customer in seen.items()}

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 
 import pytest
+from sqlalchemy import select
 
 from desk.analytics.agents import agent_metrics
 from desk.analytics.bot import bot_metrics
@@ -24,12 +25,20 @@ from desk.analytics.funnel import funnel
 from desk.analytics.outcome import outcome_metrics
 from desk.analytics.queue import QueueQuery, queue_metrics
 from desk.analytics.resolution import resolution_metrics
-from desk.analytics.tags import behaviour_tags
+from desk.analytics.tags import behaviour_tags, conversation_tags
 from desk.analytics.trends import TrendQuery, trend
 from desk.clock import now
 from desk.errors import DeskError
 from desk.inputs import read
-from store.models import AgentRole, Complaint, Conversation, Event, TaskStatus
+from store.models import (
+    Agent,
+    AgentRole,
+    Complaint,
+    Conversation,
+    ConversationState,
+    Event,
+    TaskStatus,
+)
 from tests.console.test_casework import new_customer
 from tests.desk.test_bot_metrics import Story
 from tests.desk.test_conversations import make_agent
@@ -305,3 +314,19 @@ async def test_unknown_values_and_filters_are_refused(sessions, world, figures, 
     with pytest.raises(DeskError) as refused:
         await figures(sessions, world["boss"], q(**filters))
     assert (refused.value.code, refused.value.status) == (code, 400)
+
+
+async def test_an_agent_gets_the_tags_only_of_conversations_they_may_view(sessions, world):
+    c1, c2, c3, c4 = world["c"]
+    async with sessions.begin() as session:
+        for conversation_id, team in ((c1, "claims"), (c2, "claims"), (c4, "general")):
+            row = await session.get(Conversation, conversation_id)
+            row.state, row.team = ConversationState.QUEUED, team
+    async with sessions() as session:
+        a1 = await session.scalar(select(Agent).where(Agent.username == "a1"))
+        seen = await conversation_tags(session, a1, [c1, c2, c3, c4], now())
+        everything = await conversation_tags(session, world["boss"], [c1, c4], now())
+    # c3 is the bot's, c4 another team's queue; c2's customer has no tag
+    assert set(seen) == {c1, c2}
+    assert "open_complaint" in seen[c1] and seen[c2] == []
+    assert everything[c1] == everything[c4] and "open_complaint" in everything[c4]
