@@ -73,9 +73,9 @@
     return params;
   }
   // The filters chosen that a figure cannot split by, said on its tile.
-  function ignored(api) {
+  function ignored(api, names) {
     var chosen = filters();
-    var names = taken(api);
+    names = names || taken(api);
     return FILTER_NAMES.filter(function (name) { return chosen[name].length && names.indexOf(name) < 0; })
       .map(function (name) { return say("analytics." + name); });
   }
@@ -160,8 +160,11 @@
 
   async function trend() {
     var metric = document.getElementById("trend-metric").value;
-    var figures = await get("/api/v1/analytics/trends",
-      query("trends", { metric: metric }, (families.metrics || {})[metric])).catch(fail);
+    var names = (families.metrics || {})[metric];
+    var unsplit = ignored("trends", names);
+    var note = document.getElementById("trend-unfiltered");
+    note.textContent = unsplit.length ? say("analytics.unfiltered", { names: unsplit.join(", ") }) : "";
+    var figures = await get("/api/v1/analytics/trends", query("trends", { metric: metric }, names)).catch(fail);
     if (!figures) return;
     var body = document.querySelector("#trend-table tbody");
     body.replaceChildren();

@@ -8,21 +8,35 @@ answered with zeros would read as a quiet day."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Integer,
+    Select,
+    any_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from desk.analytics.ranges import ANSWERING, CHANNELS, FILTERS, FilteredQuery
 from desk.analytics.sessions import SMALL_TALK
-from desk.analytics.tags import TAGS, tagged_conversations
+from desk.analytics.tags import TAGS, tagged_customers
 from desk.clock import now
 from desk.errors import DeskError
 from desk.settings import get_settings
 from desk.training.project import Project, YamlFile
-from store.models import Agent, Team
+from store.models import Agent, Conversation, Team
 
 LANGUAGES = ("zh", "en")
 
@@ -52,8 +66,8 @@ NAMES = {
 @dataclass(frozen=True)
 class Filters:
     """A query's filters, checked: the agents' ids for their usernames, and the
-    conversations of the customers with any of the tags asked for (a subquery, so the
-    store computes the tags once, with the figure)."""
+    conversations of the customers with any of the tags asked for (the customers
+    read once, when the filters are checked)."""
 
     query: FilteredQuery
     agent_ids: tuple[int, ...] = ()
@@ -127,8 +141,50 @@ async def check_filters(session: AsyncSession, query: FilteredQuery, family: str
         agent_ids = tuple(found[name] for name in query.agent)
     if query.intent:
         _refuse_unknown("intent", query.intent, known_intents())
-    tagged = tagged_conversations(query.tag, now()) if query.tag else None
+    tagged = None
+    if query.tag:
+        customers = await _tagged(session, query.tag)
+        tagged = select(Conversation.id).where(
+            _among(Conversation.customer_id, customers, session.get_bind().dialect.name)
+        )
     return Filters(query, agent_ids, tagged)
+
+
+# The customers of each set of tags, read once per request: a trend computes its figure
+# for every day with the same filters (see `one_reading`).
+_READ: ContextVar[dict[tuple[str, ...], list[int]] | None] = ContextVar("tagged", default=None)
+
+
+@asynccontextmanager
+async def one_reading() -> AsyncIterator[None]:
+    """Within it, the figures computed share one reading of the customers' tags."""
+    token = _READ.set({})
+    try:
+        yield
+    finally:
+        _READ.reset(token)
+
+
+async def _tagged(session: AsyncSession, tags: tuple[str, ...]) -> list[int]:
+    read = _READ.get()
+    key = tuple(sorted(tags))
+    if read is not None and key in read:
+        return read[key]
+    customers = await tagged_customers(session, tags, now())
+    if read is not None:
+        read[key] = customers
+    return customers
+
+
+def _among(column: Any, ids: list[int], dialect: str) -> ColumnElement[bool]:
+    """`column` is one of `ids`, as one parameter however many they are (a season's
+    tagged customers would pass the drivers' limit on parameters)."""
+    if dialect == "postgresql":
+        return column == any_(bindparam("tagged", ids, type_=ARRAY(Integer)))
+    listed: Select[Any] = select(literal_column("value")).select_from(
+        func.json_each(json.dumps(ids))
+    )
+    return column.in_(listed)
 
 
 def topics() -> list[str]:

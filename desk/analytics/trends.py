@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from desk.analytics.agents import agent_metrics
 from desk.analytics.bot import bot_metrics
 from desk.analytics.claims import claims_metrics
+from desk.analytics.filters import one_reading
 from desk.analytics.queue import DEFAULT_TARGETS, QueueQuery, Targets, queue_metrics
 from desk.analytics.resolution import resolution_metrics
 from desk.errors import DeskError
@@ -121,6 +122,18 @@ async def trend(
     reader: Agent,
     query: TrendQuery,
     targets: Targets = DEFAULT_TARGETS,
+) -> dict[str, Any]:
+    """The figure of each day and of each whole period, all read with the customers'
+    tags as they are at the start (one reading for every day)."""
+    async with one_reading():
+        return await _trend(sessions, reader, query, targets)
+
+
+async def _trend(
+    sessions: async_sessionmaker[AsyncSession],
+    reader: Agent,
+    query: TrendQuery,
+    targets: Targets,
 ) -> dict[str, Any]:
     check_metric(query)
     days = (query.end - query.start).days + 1

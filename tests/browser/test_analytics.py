@@ -6,7 +6,8 @@ funnel and staffing charts draw beside their tables; an agent is refused."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.async_api import async_playwright, expect
@@ -18,6 +19,8 @@ from tests.browser.test_wallboard import signed_in
 from tests.console.test_agent_socket import queued_customer
 from tests.console.test_api import token
 from tests.console_app import bearer, start_console
+
+CHINA = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture
@@ -83,8 +86,10 @@ async def test_a_supervisor_filters_by_two_channels_and_a_language(sqlite_url):
     client = await start_console(sqlite_url, housekeeping=False, auto_assign=False)
     engine = create_engine(sqlite_url)
     sessions = session_factory(engine)
-    # Four handoffs an hour ago: web in Chinese, and web, WeChat and the app in English.
-    hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    # Four handoffs today just after midnight China time (the trend's last day): web in
+    # Chinese, and web, WeChat and the app in English.
+    midnight = datetime.now(CHINA).replace(hour=0, minute=1, second=0, microsecond=0)
+    just_after_midnight = midnight.astimezone(UTC)
     async with sessions.begin() as session:
         for n, (channel, language) in enumerate(
             [("web", "zh"), ("web", "en"), ("wechat", "en"), ("app", "en")]
@@ -95,15 +100,20 @@ async def test_a_supervisor_filters_by_two_channels_and_a_language(sqlite_url):
                 team="claims",
                 language=language,
                 state=ConversationState.QUEUED,
-                queued_at=hour_ago,
+                queued_at=just_after_midnight,
             )
             session.add(conversation)
             await session.flush()
             session.add_all(
                 [
-                    Event(at=hour_ago, kind="created", conversation_id=conversation.id, data={}),
                     Event(
-                        at=hour_ago,
+                        at=just_after_midnight,
+                        kind="created",
+                        conversation_id=conversation.id,
+                        data={},
+                    ),
+                    Event(
+                        at=just_after_midnight,
                         kind="handoff",
                         conversation_id=conversation.id,
                         data={"team": "claims", "channel": channel, "language": language},
@@ -162,6 +172,14 @@ async def test_a_supervisor_filters_by_two_channels_and_a_language(sqlite_url):
                 export = await page.locator("#analytics-export").get_attribute("href")
                 assert export is not None
                 assert "channel=web&channel=wechat&language=en" in export
+                # the trend, day by day, with the same filters: today's handoffs
+                await page.select_option("#trend-metric", "handoffs")
+                today = page.locator("#trend-table tbody tr").last.locator("td").nth(1)
+                await expect(today).to_have_text("2")
+                await expect(page.locator("#trend-unfiltered")).to_have_text("")
+                # the agents' figures take no channel nor language, and say so
+                await page.select_option("#trend-metric", "handled")
+                await expect(page.locator("#trend-unfiltered")).to_have_text("未按渠道, 语言筛选")
                 # the drill-down lists the two conversations the figure counts
                 await handoffs.locator("button").click()
                 await expect(page.locator("#drilldown-table tbody tr")).to_have_count(2)
