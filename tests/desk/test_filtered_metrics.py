@@ -260,6 +260,8 @@ async def test_the_trend_drilldown_and_export_take_the_same_filters(sessions, wo
     handoffs = await trend(sessions, boss, q(TrendQuery, metric="handoffs", **filters))
     assert [p["value"] for p in handoffs["points"]] == [2]
     assert (handoffs["period"], handoffs["previous_period"]) == (2, 0)
+    tagged = await trend(sessions, boss, q(TrendQuery, metric="handoffs", tag="open_complaint"))
+    assert ([p["value"] for p in tagged["points"]], tagged["period"]) == ([2], 2)
     drilled = await drilldown(sessions, boss, q(DrillQuery, of="queue", part="handoffs", **filters))
     assert (drilled["count"], [r["conversation_id"] for r in drilled["conversations"]]) == (
         2,
