@@ -112,7 +112,9 @@ def _refuse_unknown(name: str, values: tuple[str, ...], known: set[str] | frozen
         raise DeskError(f"unknown_{name}", f"{wrong[0]!r} is not {what} here.", 400)
 
 
-async def check_filters(session: AsyncSession, query: FilteredQuery, family: str) -> Filters:
+async def check_filters(
+    session: AsyncSession, query: FilteredQuery, family: str = "queue"
+) -> Filters:
     """The query's filters, checked for the family of figures asked: a filter it does
     not take, or a value that names nothing, is refused (400)."""
     query.zone()
