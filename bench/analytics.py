@@ -45,6 +45,7 @@ from desk.analytics.queue import QueueQuery, queue_metrics  # noqa: E402
 from desk.analytics.ranges import RangeQuery  # noqa: E402
 from desk.analytics.resolution import resolution_metrics  # noqa: E402
 from desk.analytics.rollups import rebuild, refresh  # noqa: E402
+from desk.analytics.tags import TAGS  # noqa: E402
 from desk.analytics.trends import TrendQuery, trend  # noqa: E402
 from desk.inputs import read  # noqa: E402
 from store.db import create_engine, session_factory  # noqa: E402
@@ -75,6 +76,18 @@ QUERIES: dict[str, tuple[type, Callable[..., Awaitable[Any]], dict[str, str]]] =
     "trend (bot)": (TrendQuery, trend, {"metric": "containment"}),
     "drill-down": (DrillQuery, drilldown, {"of": "queue", "part": "missed_target"}),
 }
+# The same figures under filters: several values of several filters, and every
+# customer tag (the tags are worked out by the store, for every customer, per figure).
+FILTERED: dict[str, tuple[Callable[..., Awaitable[Any]], dict[str, Any]]] = {
+    "queue, 3 filters": (
+        queue_metrics,
+        {"channel": ["web", "wechat"], "language": "zh", "intent": "ask_claim_status"},
+    ),
+    "queue, tags": (queue_metrics, {"tag": list(TAGS)}),
+    "bot, tags": (bot_metrics, {"tag": list(TAGS)}),
+    "contacts, tags": (contacts_metrics, {"tag": list(TAGS)}),
+    "outcome, tags": (outcome_metrics, {"tag": list(TAGS), "language": "zh"}),
+}
 
 
 async def measure(url: str, days: int, repeats: int, end: date) -> None:
@@ -92,8 +105,12 @@ async def measure(url: str, days: int, repeats: int, end: date) -> None:
     try:
         for span in (7, days):
             first = end - timedelta(days=span - 1)
-            for name, (body, figures, extra) in QUERIES.items():
-                query = read(body, {"start": first.isoformat(), "end": end.isoformat(), **extra})
+            week = {"start": first.isoformat(), "end": end.isoformat()}
+            for name, (body, figures, extra) in [
+                *QUERIES.items(),
+                *((name, (QueueQuery, figures, {})) for name, (figures, _) in FILTERED.items()),
+            ]:
+                query = read(body, {**week, **extra, **FILTERED.get(name, (None, {}))[1]})
                 times = []
                 for _ in range(repeats):
                     started = time.perf_counter()
@@ -102,7 +119,7 @@ async def measure(url: str, days: int, repeats: int, end: date) -> None:
                 times.sort()
                 p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
                 print(
-                    f"  {span:>3} days  {name:<11} p50 {statistics.median(times):7.0f} ms"
+                    f"  {span:>3} days  {name:<17} p50 {statistics.median(times):7.0f} ms"
                     f"  p95 {p95:7.0f} ms"
                 )
     finally:

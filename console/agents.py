@@ -16,6 +16,8 @@ import socketio
 from console.socket_sign_in import close_changed, connecting_agent, grant
 from desk import inputs, people
 from desk.access import supervises
+from desk.analytics.tags import TagsAsked, conversation_tags
+from desk.clock import now
 from desk.conversations import ConversationService
 from desk.errors import AnswersEveryEvent, DeskError
 from desk.lifecycle import RESOLUTION_REASONS
@@ -230,6 +232,18 @@ class AgentConsole(AnswersEveryEvent, socketio.AsyncNamespace):
             return {"ok": True, "wallboard": await self.wallboard(agent)}
         except DeskError as exc:
             return _refusal(exc)
+
+    async def on_tags(self, sid: str, data: Any = None) -> dict[str, Any]:
+        """The customers' tags of the conversations in the agent's list, for those the
+        agent may view (the others are left out); the list's tag filter reads them."""
+        try:
+            asked = inputs.read(TagsAsked, data if data is not None else {})
+            agent = await self._agent(sid)
+        except DeskError as exc:
+            return _refusal(exc)
+        async with self.service.sessions() as session:
+            found = await conversation_tags(session, agent, asked.conversation_ids, now())
+        return {"ok": True, "tags": {str(c): tags for c, tags in found.items()}}
 
     async def on_presence(self, sid: str, data: Any = None) -> dict[str, Any]:
         try:

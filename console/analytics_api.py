@@ -23,7 +23,7 @@ from desk.analytics.forms import form_metrics
 from desk.analytics.funnel import funnel
 from desk.analytics.outcome import OutcomeQuery, outcome_metrics
 from desk.analytics.queue import QueueQuery, Targets, queue_metrics
-from desk.analytics.ranges import FilteredQuery, RangeQuery
+from desk.analytics.ranges import FILTERS, FilteredQuery, RangeQuery
 from desk.analytics.resolution import resolution_metrics
 from desk.analytics.staffing import StaffingQuery, staffing
 from desk.analytics.trends import TrendQuery, trend
@@ -58,10 +58,19 @@ def _targets(request: web.Request) -> Targets:
     return Targets(settings.service_level_target_seconds, settings.short_abandon_seconds)
 
 
+def params(request: web.Request) -> dict[str, Any]:
+    """The query string, each filter with all its values (`?channel=web&channel=app`,
+    or `?channel=web,app`), any other parameter with its first."""
+    return {
+        key: request.query.getall(key) if key in FILTERS else request.query[key]
+        for key in request.query
+    }
+
+
 def _route(name: str, body: type[Body], figures: Figures, with_targets: bool) -> None:
     async def answer(request: web.Request) -> web.Response:
         reader = api.current_agent(request)
-        query = read(body, dict(request.query))
+        query = read(body, params(request))
         extra = (_targets(request),) if with_targets else ()
         try:
             async with asyncio.timeout(request.app[settings_key].analytics_timeout_seconds):
@@ -84,7 +93,7 @@ async def conversations_export(request: web.Request) -> web.StreamResponse:
     """One row per conversation created in `start`..`end` with what the metrics read
     of it, streamed as UTF-8 CSV (with a byte order mark)."""
     reader = api.current_agent(request)
-    query = read(QueueQuery, dict(request.query))
+    query = read(QueueQuery, params(request))
     lines = await conversations_csv(request.app[sessions_key], reader, query)
     response = web.StreamResponse(
         headers={

@@ -20,6 +20,7 @@ from console.keys import (
     trusted_proxies_key,
 )
 from desk.addresses import client_address
+from desk.analytics.tags import TAGS
 from desk.sign_in import COOKIE, agent_by_token, end_sessions, sign_in
 from desk.training import examples
 from desk.training.project import Project
@@ -204,7 +205,8 @@ async def console(request: web.Request) -> web.StreamResponse:
     # The intents an agent may name when flagging a message the bot misunderstood.
     project = Project(Path(request.app[settings_key].training_project_dir))
     intents = [intent.name for intent in await asyncio.to_thread(examples.list_intents, project)]
-    return render(request, "console.html", {"intents": intents}, agent=agent, scripts="console.")
+    context = {"intents": intents, "tags": TAGS}
+    return render(request, "console.html", context, agent=agent, scripts="console.")
 
 
 @routes.get("/dev/outbox", name="outbox")

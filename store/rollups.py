@@ -1,8 +1,8 @@
 """The analytics' rollups: what the supervisors' figures read instead of the raw events,
 messages and parsed messages. One row per bot session (and per session and intent),
 per queue episode, per resolve, per hold, per status of an agent's timeline and per
-contact, with the hour, channel, team and topic columns the figures filter and group
-by (docs/metrics.md, "Rollups").
+contact, with the hour, channel, team, language and topic columns the figures filter
+and group by (docs/metrics.md, "Rollups" and "Filters").
 
 Each row is a pure function of the raw rows of its conversation and of the same
 customer's other conversations (never of the time it was computed), so a rollup kept
@@ -65,6 +65,8 @@ class SessionFact(Base):
     reason: Mapped[str | None] = mapped_column(String(64))
     team: Mapped[str | None] = mapped_column(String(32))
     topic: Mapped[str | None] = mapped_column(String(128))
+    # The handoff's language when handed over, else the conversation's now.
+    language: Mapped[str | None] = mapped_column(String(8))
     mid_form: Mapped[bool] = mapped_column(Boolean, default=False)
     # Seconds from its end (or `idle_at`) to the same customer's next session on the
     # same topic: durable containment's "came back" at any window.
@@ -95,6 +97,9 @@ class SessionIntent(Base):
     start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     intent: Mapped[str] = mapped_column(String(128))
     count: Mapped[int] = mapped_column(Integer)
+    # Its session's language and topic, for the filters.
+    language: Mapped[str | None] = mapped_column(String(8))
+    topic: Mapped[str | None] = mapped_column(String(128))
 
 
 class EpisodeFact(Base):
@@ -108,6 +113,9 @@ class EpisodeFact(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     team: Mapped[str | None] = mapped_column(String(32))
     channel: Mapped[str | None] = mapped_column(String(16))
+    # The handoff's language, and the topic of the bot session that handed over.
+    language: Mapped[str | None] = mapped_column(String(8))
+    topic: Mapped[str | None] = mapped_column(String(128))
     # answered or abandoned; none while it waits, or if staff closed it unanswered
     outcome: Mapped[str | None] = mapped_column(String(16))
     wait: Mapped[float | None] = mapped_column(Float)
@@ -140,6 +148,9 @@ class ResolveFact(Base):
     team: Mapped[str | None] = mapped_column(String(32))
     score: Mapped[int | None] = mapped_column(Integer)
     handle_seconds: Mapped[float | None] = mapped_column(Float)
+    # The language and topic of the bot session it was resolved in.
+    language: Mapped[str | None] = mapped_column(String(8))
+    topic: Mapped[str | None] = mapped_column(String(128))
 
 
 class HoldFact(Base):
@@ -188,6 +199,8 @@ class ContactFact(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     team: Mapped[str | None] = mapped_column(String(32))
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    # The topic of the bot session it began.
+    topic: Mapped[str | None] = mapped_column(String(128))
 
 
 # The store's own tables the figures read by date (claims, casework): indexed here,

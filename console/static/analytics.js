@@ -48,22 +48,36 @@
     ["claims_first_time", "claims", ["first_time_success"], percent, null],
     ["claims_cycle_p50", "claims", ["cycle_seconds", "p50"], seconds, null]
   ];
-  // The filters each API takes (the others refuse what they cannot split by).
-  var FILTERS = {
-    queue: ["team", "channel"], bot: ["channel"], resolution: ["channel"],
-    outcome: ["team", "channel"], claims: [], funnel: ["channel"], trends: ["team", "channel"]
-  };
+  // The filters each API takes, and each trend's metric (from the page: the desk's
+  // families of figures); a figure is never sent a filter it would refuse.
+  var FILTER_NAMES = ["channel", "team", "agent", "language", "intent", "tag"];
+  var families = JSON.parse(document.getElementById("filter-families").textContent || "{}");
 
+  function taken(api) { return (families.apis || {})[api] || []; }
   function filters() {
     var data = new FormData(form);
-    return { start: data.get("start"), end: data.get("end"), team: data.get("team"), channel: data.get("channel") };
+    var chosen = { start: data.get("start"), end: data.get("end") };
+    FILTER_NAMES.forEach(function (name) {
+      chosen[name] = data.getAll(name).filter(function (value) { return value; });
+    });
+    return chosen;
   }
-  function query(api, extra) {
+  // Several values of a filter are sent as the parameter repeated.
+  function query(api, extra, names) {
     var chosen = filters();
     var params = new URLSearchParams({ start: chosen.start, end: chosen.end });
-    (FILTERS[api] || []).forEach(function (name) { if (chosen[name]) params.set(name, chosen[name]); });
+    (names || taken(api)).forEach(function (name) {
+      chosen[name].forEach(function (value) { params.append(name, value); });
+    });
     Object.keys(extra || {}).forEach(function (name) { params.set(name, extra[name]); });
     return params;
+  }
+  // The filters chosen that a figure cannot split by, said on its tile.
+  function ignored(api, names) {
+    var chosen = filters();
+    names = names || taken(api);
+    return FILTER_NAMES.filter(function (name) { return chosen[name].length && names.indexOf(name) < 0; })
+      .map(function (name) { return say("analytics." + name); });
   }
   async function get(path, params) {
     var response = await fetch(path + "?" + params.toString(), { credentials: "same-origin" });
@@ -113,6 +127,10 @@
         dd.textContent = value;
       }
       box.append(dd);
+      var unsplit = ignored(tile[1]);
+      if (unsplit.length) {
+        box.append(el("dd", say("analytics.unfiltered", { names: unsplit.join(", ") }), "unfiltered"));
+      }
       list.append(box);
     });
   }
@@ -142,7 +160,11 @@
 
   async function trend() {
     var metric = document.getElementById("trend-metric").value;
-    var figures = await get("/api/v1/analytics/trends", query("trends", { metric: metric })).catch(fail);
+    var names = (families.metrics || {})[metric];
+    var unsplit = ignored("trends", names);
+    var note = document.getElementById("trend-unfiltered");
+    note.textContent = unsplit.length ? say("analytics.unfiltered", { names: unsplit.join(", ") }) : "";
+    var figures = await get("/api/v1/analytics/trends", query("trends", { metric: metric }, names)).catch(fail);
     if (!figures) return;
     var body = document.querySelector("#trend-table tbody");
     body.replaceChildren();
@@ -184,7 +206,7 @@
   }
 
   async function forms() {
-    var figures = await get("/api/v1/analytics/forms", query("funnel")).catch(fail);
+    var figures = await get("/api/v1/analytics/forms", query("forms")).catch(fail);
     if (!figures) return;
     var body = document.querySelector("#forms-table tbody");
     body.replaceChildren();
@@ -233,7 +255,7 @@
     document.getElementById("analytics-error").hidden = true;
     document.getElementById("drilldown").hidden = true;
     document.getElementById("analytics-export").href =
-      "/api/v1/analytics/conversations.csv?" + query("queue").toString();
+      "/api/v1/analytics/conversations.csv?" + query("export").toString();
     tiles().catch(fail);
     trend();
     funnel();

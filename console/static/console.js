@@ -27,6 +27,7 @@
   const ui = {
     status: $("status"),
     presence: $("presence"),
+    tagFilter: $("tag-filter"),
     queued: $("queued"),
     queuedCount: $("queued-count"),
     mine: $("mine"),
@@ -166,6 +167,11 @@
   let customerShown = null; // the customer id whose 360 is on screen
   let chosenPresence = sessionStorage.getItem("hd.console.presence") || "online";
 
+  // The customers' tags of the listed conversations, asked of the server (which
+  // answers only for conversations this agent may view), with the customer they were
+  // read for: a verification changes the customer, and so the tags.
+  const tagsOf = new Map(); // conversation id -> {customer, tags}
+
   const socket = io("/agents", { transports: ["websocket", "polling"] });
 
   function remember(view) {
@@ -244,6 +250,16 @@
       c.labels.forEach(function (name) { chips.append(el("span", "chip", name)); });
       open.append(chips);
     }
+    const tags = tagsOfConversation(c);
+    if (tags.length) {
+      const chips = el("span", "line chips-line customer-tags");
+      tags.forEach(function (tag) {
+        const chip = el("span", "chip chip-" + tag, label("console.behaviour.", tag));
+        chip.dataset.tag = tag;
+        chips.append(chip);
+      });
+      open.append(chips);
+    }
     item.append(open);
     return item;
   }
@@ -253,8 +269,34 @@
     return me.supervisor || c.team === me.team || c.assigned_agent_id === me.id;
   }
 
+  function askTags() {
+    const wanted = Array.from(conversations.values()).filter(function (c) {
+      const known = tagsOf.get(c.id);
+      return !known || known.customer !== c.customer_id;
+    }).slice(0, 500);
+    if (!wanted.length) { return; }
+    const customers = new Map(wanted.map(function (c) { return [c.id, c.customer_id]; }));
+    socket.emit("tags", { conversation_ids: Array.from(customers.keys()) }, function (answer) {
+      if (!answer || !answer.ok) { return; }
+      Object.keys(answer.tags || {}).forEach(function (id) {
+        tagsOf.set(Number(id), { customer: customers.get(Number(id)), tags: answer.tags[id] });
+      });
+      renderQueue();
+    });
+  }
+
+  function tagsOfConversation(c) {
+    const known = tagsOf.get(c.id);
+    return known ? known.tags : [];
+  }
+
+  function withWantedTag(c) {
+    const wanted = ui.tagFilter.value;
+    return !wanted || tagsOfConversation(c).indexOf(wanted) >= 0;
+  }
+
   function renderQueue() {
-    const all = Array.from(conversations.values());
+    const all = Array.from(conversations.values()).filter(withWantedTag);
     const queued = all.filter(visibleQueued).sort(function (a, b) {
       return (b.priority || 0) - (a.priority || 0) || waitingSeconds(b) - waitingSeconds(a) || a.id - b.id;
     });
@@ -334,6 +376,7 @@
       fillSelects();
       renderQueue();
       renderConversation();
+      askTags();
       if (done) { done(); }
     });
   }
@@ -345,6 +388,7 @@
     });
   }
 
+  ui.tagFilter.addEventListener("change", renderQueue);
   ui.presence.addEventListener("change", function () {
     chosenPresence = ui.presence.value;
     sessionStorage.setItem("hd.console.presence", chosenPresence);
@@ -1088,6 +1132,7 @@
     const before = conversations.get(c.id);
     remember(c);
     renderQueue();
+    askTags();
     if (c.id === currentId) {
       if (before && before.customer_id !== c.customer_id) { customerShown = null; }
       renderConversation();

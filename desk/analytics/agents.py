@@ -18,23 +18,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from desk.analytics.queue import (
-    DEFAULT_TARGETS,
-    QueueQuery,
-    Targets,
-    check_filters,
-    check_reader,
-    percentile,
-)
-from desk.analytics.ranges import ratio
+from desk.analytics.filters import check_filters
+from desk.analytics.queue import DEFAULT_TARGETS, QueueQuery, Targets, check_reader, percentile
+from desk.analytics.ranges import ANSWERING, ratio
 from desk.analytics.rollups import refresh
 from desk.clock import aware
-from desk.errors import DeskError
 from store.models import Agent, AgentRole
 from store.rollups import EpisodeFact, HoldFact, PresenceFact, ResolveFact
 
-# Who takes conversations (admins and trainers signed in do not).
-ANSWERING = (AgentRole.AGENT, AgentRole.SUPERVISOR)
 SIGNED_IN = ("online", "away")
 
 Interval = tuple[datetime, datetime]
@@ -213,19 +204,17 @@ async def agent_metrics(
     own = reader.role == AgentRole.AGENT
     if not own:
         check_reader(reader)
-    if query.channel is not None:
-        raise DeskError("bad_filter", "Agent figures are per agent and team, not channel.", 400)
     start, end = query.bounds()
     since, until = start.astimezone(UTC), end.astimezone(UTC)
     async with sessions() as session:
-        await check_filters(session, query)
+        filters = await check_filters(session, query, "agents")
     await refresh(sessions)
     async with sessions() as session:
         chosen = select(Agent).where(Agent.role.in_(ANSWERING))
         if own:
             chosen = chosen.where(Agent.id == reader.id)
-        elif query.team is not None:
-            chosen = chosen.where(Agent.team == query.team)
+        else:
+            chosen = chosen.where(*filters.on(Agent.id, team=Agent.team, agent=Agent.id))
         agents = {a.id: _Agent(a) for a in await session.scalars(chosen.order_by(Agent.id))}
         if agents:
             await _timeline(session, agents, since, until)
@@ -237,7 +226,7 @@ async def agent_metrics(
     return {
         "start": start.isoformat(),
         "end": end.isoformat(),
-        "team": query.team,
+        **query.echo("team"),
         "target_seconds": targets.answer_seconds,
         "agents": [
             {

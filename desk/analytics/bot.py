@@ -11,12 +11,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from desk.analytics.queue import QueueQuery, check_filters, check_reader
+from desk.analytics.filters import Filters, check_filters
+from desk.analytics.queue import QueueQuery, check_reader
 from desk.analytics.ranges import ratio
 from desk.analytics.rollups import refresh
 from desk.analytics.sessions import DEFAULT_WINDOWS, Windows
 from desk.clock import now
-from desk.errors import DeskError
 from store.models import Agent
 from store.rollups import SessionFact, SessionIntent
 
@@ -25,13 +25,20 @@ __all__ = ["DEFAULT_WINDOWS", "Windows", "bot_metrics", "counted", "parts"]
 TOP_INTENTS = 10
 
 
-def counted(query: QueueQuery, table: Any = SessionFact) -> ColumnElement[bool]:
-    """The sessions begun in the range (of the channel asked)."""
-    since, until = query.utc_bounds()
-    chosen = and_(table.start >= since, table.start < until)
-    if query.channel is not None:
-        chosen = and_(chosen, table.channel == query.channel)
-    return chosen
+def counted(filters: Filters, table: Any = SessionFact) -> ColumnElement[bool]:
+    """The sessions begun in the range (of the channel, language, topic and customer
+    tags asked)."""
+    since, until = filters.query.utc_bounds()
+    return and_(
+        table.start >= since,
+        table.start < until,
+        *filters.on(
+            table.conversation_id,
+            channel=table.channel,
+            language=table.language,
+            intent=table.topic,
+        ),
+    )
 
 
 def parts(at: datetime, windows: Windows) -> dict[str, ColumnElement[bool]]:
@@ -57,10 +64,9 @@ def parts(at: datetime, windows: Windows) -> dict[str, ColumnElement[bool]]:
     }
 
 
-async def check_bot_filters(session: AsyncSession, query: QueueQuery, what: str) -> None:
-    if query.team is not None:
-        raise DeskError("bad_filter", f"{what} per channel, not team.", 400)
-    await check_filters(session, query)
+async def check_bot_filters(session: AsyncSession, query: QueueQuery) -> Filters:
+    """The filters of a figure read from the bot's sessions (no team, nor agent)."""
+    return await check_filters(session, query, "bot")
 
 
 async def bot_metrics(
@@ -73,7 +79,7 @@ async def bot_metrics(
     check_reader(reader)
     start, end = query.bounds()
     async with sessions() as session:
-        await check_bot_filters(session, query, "Bot figures are")
+        filters = await check_bot_filters(session, query)
     await refresh(sessions)
     chosen = parts((at or now()).astimezone(UTC), windows)
     async with sessions() as session:
@@ -83,20 +89,20 @@ async def bot_metrics(
                     *(func.count().filter(condition) for condition in chosen.values()),
                     func.coalesce(func.sum(SessionFact.parsed), 0),
                     func.coalesce(func.sum(SessionFact.fallbacks), 0),
-                ).where(counted(query))
+                ).where(counted(filters))
             )
         ).one()
         reasons = (
             await session.execute(
                 select(SessionFact.reason, func.count())
-                .where(counted(query), chosen["handed_over"])
+                .where(counted(filters), chosen["handed_over"])
                 .group_by(SessionFact.reason)
             )
         ).all()
         top = (
             await session.execute(
                 select(SessionIntent.intent, func.sum(SessionIntent.count).label("n"))
-                .where(counted(query, SessionIntent))
+                .where(counted(filters, SessionIntent))
                 .group_by(SessionIntent.intent)
                 .order_by(func.sum(SessionIntent.count).desc(), SessionIntent.intent)
                 .limit(TOP_INTENTS)
@@ -108,7 +114,7 @@ async def bot_metrics(
     return {
         "start": start.isoformat(),
         "end": end.isoformat(),
-        "channel": query.channel,
+        **query.echo("channel"),
         "idle_minutes": windows.idle.total_seconds() / 60,
         "durable_hours": windows.durable.total_seconds() / 3600,
         "sessions": found["sessions"],

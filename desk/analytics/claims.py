@@ -15,9 +15,9 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
+from desk.analytics.filters import check_filters
 from desk.analytics.queue import QueueQuery, check_reader
 from desk.analytics.ranges import ratio
-from desk.errors import DeskError
 from store.models import (
     AdvancePayment,
     Agent,
@@ -35,10 +35,10 @@ async def claims_metrics(
     sessions: async_sessionmaker[AsyncSession], reader: Agent, query: QueueQuery
 ) -> dict[str, Any]:
     check_reader(reader)
-    if query.team is not None or query.channel is not None:
-        raise DeskError("bad_filter", "Claims figures take no team or channel filter.", 400)
     start, end = query.bounds()
     since, until = start.astimezone(UTC), end.astimezone(UTC)
+    async with sessions() as session:
+        await check_filters(session, query, "claims")
     in_range = (Claim.submitted_at >= since, Claim.submitted_at < until)
     # Sent back for missing documents at some point (NOT EXISTS: PostgreSQL reads a
     # NOT IN over a subquery row by row).

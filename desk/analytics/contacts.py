@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from desk.analytics.ranges import CHANNELS, FilteredQuery, check_filters, check_reader
+from desk.analytics.filters import check_filters
+from desk.analytics.ranges import CHANNELS, FilteredQuery, check_reader
 from desk.analytics.rollups import refresh
 from desk.clock import aware
 from store.models import Agent
@@ -36,13 +37,19 @@ async def contacts_metrics(
     since, until = query.utc_bounds()
     zone = query.zone()
     async with sessions() as session:
-        await check_filters(session, query)
+        filters = await check_filters(session, query, "contacts")
     await refresh(sessions)
-    chosen = [ContactFact.at >= since, ContactFact.at < until]
-    if query.channel is not None:
-        chosen.append(ContactFact.channel == query.channel)
-    if query.team is not None:
-        chosen.append(ContactFact.team == query.team)
+    chosen = [
+        ContactFact.at >= since,
+        ContactFact.at < until,
+        *filters.on(
+            ContactFact.conversation_id,
+            channel=ContactFact.channel,
+            team=ContactFact.team,
+            language=ContactFact.language,
+            intent=ContactFact.topic,
+        ),
+    ]
     # Counted per hour begun (UTC), which is an hour of the day in any zone whose
     # offset is whole hours; in another, per contact.
     whole_hours = all(
@@ -87,8 +94,7 @@ async def contacts_metrics(
     return {
         "start": start.isoformat(),
         "end": end.isoformat(),
-        "team": query.team,
-        "channel": query.channel,
+        **query.echo("team", "channel"),
         "contacts": sum(kinds.values()),
         "new_conversations": kinds[CREATED],
         "returns": kinds[REOPENED],

@@ -12,13 +12,13 @@ from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from desk.analytics.bot import DEFAULT_WINDOWS, check_bot_filters, counted, parts
+from desk.analytics.bot import DEFAULT_WINDOWS, counted, parts
+from desk.analytics.filters import Filters, check_filters
 from desk.analytics.queue import (
     DEFAULT_TARGETS,
     Episode,
     QueueQuery,
     Targets,
-    check_filters,
     check_reader,
     episodes,
 )
@@ -83,13 +83,10 @@ async def _rows(session: AsyncSession, found: list[tuple[int, datetime, Any]]) -
 
 
 async def _sessions(
-    session: AsyncSession,
-    query: DrillQuery,
-    at: datetime | None,
+    session: AsyncSession, query: DrillQuery, filters: Filters, at: datetime | None
 ) -> list[tuple[int, datetime, Any]]:
     """The bot sessions the figure counts (of one topic, if asked), with how each
     ended at `at`."""
-    await check_bot_filters(session, query, "Bot figures are")
     moment = (at or now()).astimezone(UTC)
     chosen = parts(moment, DEFAULT_WINDOWS)
     found = select(
@@ -98,7 +95,7 @@ async def _sessions(
         SessionFact.outcome,
         SessionFact.idle_at,
         SessionFact.topic,
-    ).where(counted(query), chosen[query.part])
+    ).where(counted(filters), chosen[query.part])
     if query.topic is not None:
         found = found.where(SessionFact.topic == query.topic)
     return [
@@ -128,18 +125,19 @@ async def drilldown(
 ) -> dict[str, Any]:
     check_reader(reader)
     async with sessions() as session:
-        await check_filters(session, query)
+        # The figure's own filters: a bot figure's list takes what the bot's take.
+        filters = await check_filters(session, query, "bot" if query.of == "bot" else "queue")
     await refresh(sessions)
     async with sessions() as session:
         if query.of == "queue" and query.part in QUEUE_PARTS:
             wanted = QUEUE_PARTS[query.part]
             found = [
                 (e.conversation_id, e.at, {"outcome": e.outcome, "wait_seconds": e.wait})
-                for e in await episodes(session, query, at)
+                for e in await episodes(session, filters, at)
                 if wanted(e, targets)
             ]
         elif query.of == "bot" and query.part in BOT_PARTS:
-            found = await _sessions(session, query, at)
+            found = await _sessions(session, query, filters, at)
         else:
             raise DeskError(
                 "unknown_part",
@@ -153,6 +151,7 @@ async def drilldown(
         "of": query.of,
         "part": query.part,
         "topic": query.topic,
+        "filters": query.chosen(),
         "count": len(found),
         "conversations": rows,
         "more": len(found) > LIMIT,

@@ -18,9 +18,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from desk.analytics.episodes import ABANDONED, FIRST_REPLY, HANDOFF
-from desk.analytics.queue import QueueQuery, check_filters, check_reader
+from desk.analytics.filters import Filters, check_filters
+from desk.analytics.queue import QueueQuery, check_reader
+from desk.analytics.rollups import refresh
 from desk.clock import iso
 from store.models import Agent, Conversation, Event
+from store.rollups import SessionFact
 
 BOM = "\ufeff"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -60,16 +63,31 @@ def csv_line(values: list[Any]) -> str:
     return out.getvalue()
 
 
-async def _page(
-    session: AsyncSession, query: QueueQuery, since: datetime, until: datetime, after: int
-) -> list[Conversation]:
-    chosen = select(Conversation).where(
-        Conversation.created_at >= since, Conversation.created_at < until, Conversation.id > after
+def _topics(intents: tuple[str, ...]) -> Any:
+    """The conversations with a bot session on any of these topics."""
+    return Conversation.id.in_(
+        select(SessionFact.conversation_id).where(SessionFact.topic.in_(intents))
     )
-    if query.channel is not None:
-        chosen = chosen.where(Conversation.channel == query.channel)
-    if query.team is not None:
-        chosen = chosen.where(Conversation.team == query.team)
+
+
+async def _page(
+    session: AsyncSession, filters: Filters, since: datetime, until: datetime, after: int
+) -> list[Conversation]:
+    # The filters read each conversation as it is now (its channel, team, language,
+    # the agent holding it), and any of its bot sessions' topics.
+    chosen = select(Conversation).where(
+        Conversation.created_at >= since,
+        Conversation.created_at < until,
+        Conversation.id > after,
+        *filters.on(
+            Conversation.id,
+            channel=Conversation.channel,
+            team=Conversation.team,
+            agent=Conversation.assigned_agent_id,
+            language=Conversation.language,
+            intent=_topics,
+        ),
+    )
     return list(await session.scalars(chosen.order_by(Conversation.id).limit(PAGE)))
 
 
@@ -127,18 +145,20 @@ async def conversations_csv(
     start, end = query.bounds()
     since, until = start.astimezone(UTC), end.astimezone(UTC)
     async with sessions() as session:
-        await check_filters(session, query)
-    return _stream(sessions, query, since, until)
+        filters = await check_filters(session, query, "export")
+    if query.intent:
+        await refresh(sessions)
+    return _stream(sessions, filters, since, until)
 
 
 async def _stream(
-    sessions: async_sessionmaker[AsyncSession], query: QueueQuery, since: datetime, until: datetime
+    sessions: async_sessionmaker[AsyncSession], filters: Filters, since: datetime, until: datetime
 ) -> AsyncIterator[str]:
     yield BOM + csv_line(list(COLUMNS))
     after = 0
     while True:
         async with sessions() as session:
-            page = await _page(session, query, since, until, after)
+            page = await _page(session, filters, since, until, after)
             if not page:
                 return
             rows = await _rows(session, page)

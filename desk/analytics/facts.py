@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from desk.analytics import event_facts
-from desk.analytics.episodes import FIRST_REPLY
+from desk.analytics.episodes import FIRST_REPLY, HANDOFF
 from desk.analytics.event_facts import Row, events_of
 from desk.analytics.ranges import rows_in, scalars_in
 from desk.analytics.sessions import DEFAULT_WINDOWS, Session, SessionIndex, read_sessions
@@ -112,14 +112,52 @@ async def facts_of(session: AsyncSession, conversations: set[int]) -> Facts:
     for one in everything:
         by_conversation[one.conversation_id].append(one)
     for conversation, rows in events.items():
-        found.episodes += event_facts.episodes(rows)
+        own = by_conversation[conversation]
+        found.episodes += _labelled_episodes(rows, own, shown.language[conversation])
         found.holds += event_facts.holds(rows)
-        found.contacts += event_facts.contacts(rows, shown)
+        found.contacts += _labelled_contacts(rows, shown, own)
         customer = shown.customer[conversation]
         who = f"customer:{customer}" if customer else f"conversation:{conversation}"
         for resolve in event_facts.resolves(rows, shown.channel[conversation]):
-            resolve.back_after = _returned(resolve, by_conversation[conversation], who, index)
+            resolve.back_after = _returned(resolve, own, who, index)
+            within = _session_at(own, resolve.at)
+            resolve.topic = within.topic() if within else None
+            resolve.language = within.language if within else shown.language[conversation]
             found.resolves.append(resolve)
+    return found
+
+
+def _session_at(sessions: list[Session], at: datetime) -> Session | None:
+    """The conversation's last bot session begun at or before `at`: the one a handoff
+    or a resolve then belongs to."""
+    before = [s for s in sessions if s.start <= at]
+    return max(before, key=lambda s: s.start) if before else None
+
+
+def _labelled_episodes(
+    rows: list[Row], sessions: list[Session], language: str | None
+) -> list[EpisodeFact]:
+    """The conversation's queue episodes with what the filters read: the handoff's
+    language (the conversation's now, for a handoff that did not record it) and the
+    topic of the bot session that handed over."""
+    handoffs = {row.id: row for row in rows if row.kind == HANDOFF}
+    found = event_facts.episodes(rows)
+    for episode in found:
+        episode.language = handoffs[episode.handoff_id].data.get("language") or language
+        within = _session_at(sessions, episode.at)
+        episode.topic = within.topic() if within else None
+    return found
+
+
+def _labelled_contacts(
+    rows: list[Row], shown: event_facts.Conversations, sessions: list[Session]
+) -> list[ContactFact]:
+    """The conversation's contacts, each with the topic of the bot session it began
+    (which begins with the same event)."""
+    topics = {one.start: one.topic() for one in sessions}
+    found = event_facts.contacts(rows, shown)
+    for contact in found:
+        contact.topic = topics.get(contact.at)
     return found
 
 
@@ -157,6 +195,7 @@ def _session_rows(
             reason=one.reason,
             team=one.team,
             topic=one.topic(),
+            language=one.language,
             mid_form=one.mid_form(),
             back_after=_back_after(one, end, index),
             parsed=len(one.parsed),
@@ -175,6 +214,8 @@ def _session_rows(
             start=one.start,
             intent=intent,
             count=count,
+            language=one.language,
+            topic=one.topic(),
         )
         for intent, count in sorted(counted.items())
     ]
@@ -288,8 +329,8 @@ def _returned(
     """Seconds from the resolve to the customer's next session on the topic of the
     session it was resolved in (the conversation's last begun before it), or on any
     topic when that is unknown."""
-    before = [s for s in sessions if s.start <= resolve.at]
-    topic = max(before, key=lambda s: s.start).topic() if before else None
+    within = _session_at(sessions, resolve.at)
+    topic = within.topic() if within else None
     return next(
         (
             (other.start - resolve.at).total_seconds()

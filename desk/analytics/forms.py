@@ -32,7 +32,7 @@ async def form_metrics(
     check_reader(reader)
     start, end = query.bounds()
     async with sessions() as session:
-        await check_bot_filters(session, query, "Bot figures are")
+        filters = await check_bot_filters(session, query)
     await refresh(sessions)
     # Left half done: begun, neither completed nor cancelled, and the customer went
     # quiet while the bot waited for an answer.
@@ -50,7 +50,7 @@ async def form_metrics(
                     func.count().filter(SessionFact.form_step == "cancelled"),
                     func.count().filter(left),
                 )
-                .where(counted(query), SessionFact.form.is_not(None))
+                .where(counted(filters), SessionFact.form.is_not(None))
                 .group_by(SessionFact.form)
             )
         ).all()
@@ -60,7 +60,7 @@ async def form_metrics(
     return {
         "start": start.isoformat(),
         "end": end.isoformat(),
-        "channel": query.channel,
+        **query.echo("channel"),
         "forms": [
             {
                 "form": form,

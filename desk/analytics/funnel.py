@@ -43,7 +43,7 @@ async def funnel(
     check_reader(reader)
     start, end = query.bounds()
     async with sessions() as session:
-        await check_bot_filters(session, query, "The funnel is")
+        filters = await check_bot_filters(session, query)
     await refresh(sessions)
     async with sessions() as session:
         rows = (
@@ -52,7 +52,7 @@ async def funnel(
                     SessionFact.topic,
                     *(func.count().filter(condition) for condition in REACHED.values()),
                 )
-                .where(counted(query))
+                .where(counted(filters))
                 .group_by(SessionFact.topic)
             )
         ).all()
@@ -61,7 +61,7 @@ async def funnel(
     return {
         "start": start.isoformat(),
         "end": end.isoformat(),
-        "channel": query.channel,
+        **query.echo("channel"),
         "total": total,
         "topics": [
             {"topic": topic, **steps}

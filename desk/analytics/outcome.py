@@ -18,9 +18,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from desk.analytics.event_facts import SCORES
-from desk.analytics.ranges import FilteredQuery, Name, check_filters, check_reader, ratio
+from desk.analytics.filters import check_filters
+from desk.analytics.ranges import FilteredQuery, check_reader, ratio
 from desk.analytics.rollups import refresh
-from desk.errors import DeskError
 from store.models import Agent
 from store.rollups import ResolveFact
 
@@ -28,20 +28,9 @@ from store.rollups import ResolveFact
 SATISFIED = 4
 
 
-class OutcomeQuery(FilteredQuery):
-    """A range, optionally of the contacts one team had when they were resolved, of
-    one channel's, or of those one agent (by username) resolved."""
-
-    agent: Name | None = None
-
-
-async def _agent_id(session: AsyncSession, username: str | None) -> int | None:
-    if username is None:
-        return None
-    agent_id = await session.scalar(select(Agent.id).where(Agent.username == username))
-    if agent_id is None:
-        raise DeskError("unknown_agent", f"There is no agent {username!r}.", 400)
-    return agent_id
+# A range, optionally of the contacts some teams had when they were resolved, of
+# some channels, languages or topics, or of those some agents (by username) resolved.
+OutcomeQuery = FilteredQuery
 
 
 async def outcome_metrics(
@@ -51,16 +40,20 @@ async def outcome_metrics(
     start, end = query.bounds()
     since, until = query.utc_bounds()
     async with sessions() as session:
-        await check_filters(session, query)
-        agent_id = await _agent_id(session, query.agent)
+        filters = await check_filters(session, query, "outcome")
     await refresh(sessions)
-    chosen = [ResolveFact.at >= since, ResolveFact.at < until]
-    if query.channel is not None:
-        chosen.append(ResolveFact.channel == query.channel)
-    if agent_id is not None:
-        chosen.append(ResolveFact.agent_id == agent_id)
-    if query.team is not None:
-        chosen.append(ResolveFact.team == query.team)
+    chosen = [
+        ResolveFact.at >= since,
+        ResolveFact.at < until,
+        *filters.on(
+            ResolveFact.conversation_id,
+            channel=ResolveFact.channel,
+            team=ResolveFact.team,
+            agent=ResolveFact.agent_id,
+            language=ResolveFact.language,
+            intent=ResolveFact.topic,
+        ),
+    ]
     async with sessions() as session:
         per_score = dict(
             (score, count)
@@ -76,9 +69,7 @@ async def outcome_metrics(
     return {
         "start": start.isoformat(),
         "end": end.isoformat(),
-        "team": query.team,
-        "channel": query.channel,
-        "agent": query.agent,
+        **query.echo("team", "channel", "agent"),
         "rating_requests": requests,
         "ratings": ratings,
         "response_rate": ratio(ratings, requests),

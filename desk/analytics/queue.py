@@ -18,13 +18,15 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from desk.analytics.ranges import FilteredQuery, check_filters, check_reader, ratio
+from desk.analytics.filters import Filters, check_filters
+from desk.analytics.ranges import FilteredQuery, check_reader, ratio
 from desk.analytics.rollups import refresh
 from desk.clock import aware
 from store.models import Agent, Conversation, ConversationState
 from store.rollups import EpisodeFact
 
-# The queue's filters are the handoff's team and channel.
+# The queue's filters are the handoff's team, channel and language, the topic of the
+# bot session that handed over, and the agent who answered.
 QueueQuery = FilteredQuery
 
 __all__ = ["QueueQuery", "Targets", "check_filters", "check_reader", "percentile"]
@@ -62,22 +64,28 @@ class Episode:
     wait: float | None
 
 
-def chosen_episodes(query: QueueQuery) -> list[ColumnElement[bool]]:
-    """The episodes whose handoff is in the range, of the team and channel asked."""
-    since, until = query.utc_bounds()
-    chosen = [EpisodeFact.at >= since, EpisodeFact.at < until]
-    if query.team is not None:
-        chosen.append(EpisodeFact.team == query.team)
-    if query.channel is not None:
-        chosen.append(EpisodeFact.channel == query.channel)
-    return chosen
+def chosen_episodes(filters: Filters) -> list[ColumnElement[bool]]:
+    """The episodes whose handoff is in the range, of the filters asked."""
+    since, until = filters.query.utc_bounds()
+    return [
+        EpisodeFact.at >= since,
+        EpisodeFact.at < until,
+        *filters.on(
+            EpisodeFact.conversation_id,
+            channel=EpisodeFact.channel,
+            team=EpisodeFact.team,
+            agent=EpisodeFact.agent_id,
+            language=EpisodeFact.language,
+            intent=EpisodeFact.topic,
+        ),
+    ]
 
 
 async def episodes(
-    session: AsyncSession, query: QueueQuery, at: datetime | None = None
+    session: AsyncSession, filters: Filters, at: datetime | None = None
 ) -> list[Episode]:
-    """The episodes whose handoff is in the range (of the team and channel asked), from
-    the rollups: refresh them first."""
+    """The episodes whose handoff is in the range (of the filters asked), from the
+    rollups: refresh them first."""
     chosen = select(
         EpisodeFact.conversation_id,
         EpisodeFact.at,
@@ -88,7 +96,7 @@ async def episodes(
     moment = at or datetime.now(UTC)
     found = []
     for conversation, began, outcome, wait, state in await session.execute(
-        chosen.where(*chosen_episodes(query)).order_by(EpisodeFact.handoff_id)
+        chosen.where(*chosen_episodes(filters)).order_by(EpisodeFact.handoff_id)
     ):
         began = aware(began)
         if outcome is None and state == ConversationState.QUEUED:
@@ -124,9 +132,9 @@ async def queue_metrics(
     check_reader(reader)
     start, end = query.bounds()
     async with sessions() as session:
-        await check_filters(session, query)
+        filters = await check_filters(session, query, "queue")
     await refresh(sessions)
-    chosen = chosen_episodes(query)
+    chosen = chosen_episodes(filters)
     answered = [*chosen, EpisodeFact.outcome == "answered"]
     abandoned = EpisodeFact.outcome == "abandoned"
     async with sessions() as session:
@@ -177,8 +185,7 @@ async def queue_metrics(
     return {
         "start": start.isoformat(),
         "end": end.isoformat(),
-        "team": query.team,
-        "channel": query.channel,
+        **query.echo("team", "channel"),
         "target_seconds": targets.answer_seconds,
         "short_abandon_seconds": targets.short_abandon_seconds,
         "handoffs": handoffs,

@@ -1,6 +1,6 @@
 """What every figure's query body shares: a range of whole days in a time zone (China
-time by default), the filters by team and channel, who may read the figures, and how
-ratios and unknown filter values are answered (see docs/metrics.md)."""
+time by default), the filters (several values each: see `desk.analytics.filters`),
+who may read the figures, and how ratios are answered (see docs/metrics.md)."""
 
 from __future__ import annotations
 
@@ -9,20 +9,47 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, model_validator
-from sqlalchemy import select
+from pydantic import BeforeValidator, Field, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from desk.errors import DeskError
 from desk.inputs import Body
-from store.models import Agent, AgentRole, Team
+from store.models import Agent, AgentRole
 
 READERS = (AgentRole.SUPERVISOR, AgentRole.ADMIN)
+# Who takes conversations (admins and trainers signed in do not).
+ANSWERING = (AgentRole.AGENT, AgentRole.SUPERVISOR)
 CHANNELS = ("web", "wechat", "telegram", "app")
 # The widest range one request may ask for (a season and a little more).
 MAX_DAYS = 92
 
 Name = Annotated[str, Field(min_length=1, max_length=32)]
+# The filters every figure's query may carry, in the order answers list them.
+FILTERS = ("channel", "team", "agent", "language", "intent", "tag")
+# The most values one filter takes: a multi-select of every channel, team or tag.
+MAX_VALUES = 50
+
+
+def _values(value: Any) -> Any:
+    """A filter's values: a query parameter repeated (`?channel=web&channel=wechat`),
+    each of which may list several separated by commas; blanks and repeats dropped."""
+    if value is None:
+        return ()
+    found: list[str] = []
+    for item in [value] if isinstance(value, str) else value:
+        if not isinstance(item, str):
+            raise ValueError("not text")
+        for part in item.split(","):
+            if part.strip() and part.strip() not in found:
+                found.append(part.strip())
+    return tuple(found)
+
+
+Values = Annotated[
+    tuple[Annotated[str, Field(max_length=128)], ...],
+    BeforeValidator(_values),
+    Field(max_length=MAX_VALUES),
+]
 
 
 class RangeQuery(Body):
@@ -64,10 +91,37 @@ class RangeQuery(Body):
 
 
 class FilteredQuery(RangeQuery):
-    """A range, optionally of one team's or one channel's conversations."""
+    """A range, optionally narrowed by each filter to any of its values (and by every
+    filter given): which each figure takes, and what it means there, is in
+    `desk.analytics.filters` and docs/metrics.md."""
 
-    team: Name | None = None
-    channel: Name | None = None
+    channel: Values = ()
+    team: Values = ()
+    agent: Values = ()
+    language: Values = ()
+    intent: Values = ()
+    tag: Values = ()
+    refusals = {
+        **RangeQuery.refusals,
+        **{
+            name: ("bad_filter", f"{name}: at most {MAX_VALUES} values, each a name.")
+            for name in FILTERS
+        },
+    }
+
+    def chosen(self) -> dict[str, list[str]]:
+        """The filters given, with their values."""
+        return {name: list(getattr(self, name)) for name in FILTERS if getattr(self, name)}
+
+    def echo(self, *alone: str) -> dict[str, Any]:
+        """How an answer names its filters: the `alone` ones each by itself (null
+        unless exactly one value, as answers named them before filters took several),
+        and all of them with their values (`filters`)."""
+        return {**{name: one(getattr(self, name)) for name in alone}, "filters": self.chosen()}
+
+
+def one(values: tuple[str, ...]) -> str | None:
+    return values[0] if len(values) == 1 else None
 
 
 def check_reader(agent: Agent) -> None:
@@ -77,17 +131,6 @@ def check_reader(agent: Agent) -> None:
 
 def ratio(part: float, whole: float) -> float | None:
     return round(part / whole, 4) if whole else None
-
-
-async def check_filters(session: AsyncSession, query: FilteredQuery) -> None:
-    """Unknown filter values are refused, not answered with zeros."""
-    query.zone()
-    if query.channel is not None and query.channel not in CHANNELS:
-        raise DeskError("unknown_channel", f"There is no channel {query.channel!r}.", 400)
-    if query.team is not None and (
-        await session.scalar(select(Team.id).where(Team.code == query.team)) is None
-    ):
-        raise DeskError("unknown_team", f"There is no team {query.team!r}.", 400)
 
 
 # The most ids one query names: PostgreSQL's driver takes at most 32,767 parameters.

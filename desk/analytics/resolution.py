@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from desk.analytics.bot import check_bot_filters
+from desk.analytics.filters import check_filters
 from desk.analytics.queue import QueueQuery, check_reader
 from desk.analytics.rollups import refresh
 from desk.clock import now
@@ -43,7 +43,7 @@ async def resolution_metrics(
     since, until = query.utc_bounds()
     at = (at or now()).astimezone(UTC)
     async with sessions() as session:
-        await check_bot_filters(session, query, "Resolution figures are")
+        filters = await check_filters(session, query, "resolution")
     await refresh(sessions)
     seconds = window.total_seconds()
     came_back = and_(ResolveFact.back_after.is_not(None), ResolveFact.back_after <= seconds)
@@ -51,9 +51,18 @@ async def resolution_metrics(
     # Known: the window has passed, or the customer already came back within it.
     settled = and_(counted, or_(ResolveFact.at <= at - window, came_back))
     first_contact = and_(settled, ~came_back)
-    in_range = [ResolveFact.at >= since, ResolveFact.at < until]
-    if query.channel is not None:
-        in_range.append(ResolveFact.channel == query.channel)
+    # The channel, language and topic of the session it was resolved in; its resolver.
+    in_range = [
+        ResolveFact.at >= since,
+        ResolveFact.at < until,
+        *filters.on(
+            ResolveFact.conversation_id,
+            channel=ResolveFact.channel,
+            agent=ResolveFact.agent_id,
+            language=ResolveFact.language,
+            intent=ResolveFact.topic,
+        ),
+    ]
     async with sessions() as session:
         resolved, kept, known, first, by_bot = (
             await session.execute(
@@ -69,7 +78,7 @@ async def resolution_metrics(
     return {
         "start": start.isoformat(),
         "end": end.isoformat(),
-        "channel": query.channel,
+        **query.echo("channel"),
         "window_days": seconds / 86400,
         "resolved": resolved,
         "not_counted": resolved - kept,

@@ -74,6 +74,7 @@ class Session:
     outcome: str = "open"  # handed_over, seen_off, left or open
     reason: str | None = None
     team: str | None = None  # the handoff's, when handed over
+    language: str | None = None  # the handoff's, else the conversation's now
     queued: bool = False
     said: list[datetime] = field(default_factory=list)
     parsed: list[Parsed] = field(default_factory=list)
@@ -142,6 +143,7 @@ def _sessions(
         if event.kind in HANDED_OVER:
             session.outcome, session.reason = "handed_over", str(event.data.get("reason") or "")
             session.team = event.data.get("team")
+            session.language = event.data.get("language")
             # A handoff queued the customer; a deferred one offered a callback first.
             session.queued = event.kind == "handoff"
         elif event.kind == "resolved" and event.data.get("by") == "bot":
@@ -180,22 +182,25 @@ async def read_sessions(
     """The bot sessions from `since` to `horizon` of the conversations `seed` selects
     (of `channel`, if given), and of every conversation of the same verified
     customers, to see who came back."""
-    chosen = select(Conversation.id, Conversation.customer_id, Conversation.channel)
+    chosen = select(
+        Conversation.id, Conversation.customer_id, Conversation.channel, Conversation.language
+    )
     seeded = chosen.where(Conversation.id.in_(seed))
     if channel is not None:
         seeded = seeded.where(Conversation.channel == channel)
     rows = list((await session.execute(seeded)).all())
     # Coming back counts on any channel: the same customer's other conversations.
-    customers = {customer for _, customer, _ in rows if customer is not None}
+    customers = {customer for _, customer, _, _ in rows if customer is not None}
     if customers:
         rows += await rows_in(
             session, customers, lambda part: chosen.where(Conversation.customer_id.in_(part))
         )
     who = {
         conversation: f"customer:{customer}" if customer else f"conversation:{conversation}"
-        for conversation, customer, _ in rows
+        for conversation, customer, _, _ in rows
     }
-    channels = {conversation: on for conversation, _, on in rows}
+    channels = {conversation: on for conversation, _, on, _ in rows}
+    languages = {conversation: language for conversation, _, _, language in rows}
     events = await scalars_in(
         session,
         who,
@@ -250,4 +255,7 @@ async def read_sessions(
     found = _sessions(events, said, parsed, who, windows, at)
     for bot_session in found:
         bot_session.channel = channels[bot_session.conversation_id]
+        # No event records the language a session began in: a handoff's says what it
+        # was then; otherwise the conversation's now.
+        bot_session.language = bot_session.language or languages[bot_session.conversation_id]
     return found

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from desk.analytics.bot import DEFAULT_WINDOWS, counted, parts
+from desk.analytics.filters import Filters, check_filters
 from desk.analytics.queue import QueueQuery, Targets, chosen_episodes, percentile
 from desk.analytics.ranges import ratio
 from desk.clock import aware, now
@@ -55,12 +56,15 @@ def _day(hour: Any, zone: ZoneInfo) -> date:
     return aware(hour).astimezone(zone).date()
 
 
-def _whole(query: QueueQuery, days: list[date]) -> QueueQuery:
-    """The days' whole range (a trend's and the period before it: up to twice the
-    longest range one may ask for, so built without that check)."""
-    return QueueQuery.model_construct(
-        start=days[0], end=days[-1], tz=query.tz, team=query.team, channel=query.channel
-    )
+async def _filters(
+    sessions: async_sessionmaker[AsyncSession], query: QueueQuery, days: list[date], family: str
+) -> Filters:
+    """The query's filters over the days' whole range (a trend's and the period before
+    it: up to twice the longest range one may ask for, so copied without that check),
+    checked as the figure's own query checks them."""
+    whole = query.model_copy(update={"start": days[0], "end": days[-1]})
+    async with sessions() as session:
+        return await check_filters(session, whole, family)
 
 
 async def queue_days(
@@ -71,7 +75,7 @@ async def queue_days(
 ) -> dict[date, Counts]:
     """Per day, what the queue's figures count: handoffs, answered (and within the
     target), abandoned (and short), the answered waits' sum, and those waits."""
-    chosen = chosen_episodes(_whole(query, days))
+    chosen = chosen_episodes(await _filters(sessions, query, days, "queue"))
     answered = EpisodeFact.outcome == "answered"
     abandoned = EpisodeFact.outcome == "abandoned"
     zone = query.zone()
@@ -135,6 +139,7 @@ async def bot_days(
 ) -> dict[date, Counts]:
     """Per day, what the bot's figures count: sessions, open, contained, durably
     contained, parsed messages and fallbacks."""
+    filters = await _filters(sessions, query, days, "bot")
     chosen = parts(now().astimezone(UTC), DEFAULT_WINDOWS)
     zone = query.zone()
     async with sessions() as session:
@@ -149,7 +154,7 @@ async def bot_days(
                 func.coalesce(func.sum(SessionFact.parsed), 0),
                 func.coalesce(func.sum(SessionFact.fallbacks), 0),
             )
-            .where(counted(_whole(query, days)))
+            .where(counted(filters))
             .group_by(hour)
         )
     counts: dict[date, list[float]] = defaultdict(lambda: [0] * 6)

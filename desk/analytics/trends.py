@@ -14,16 +14,10 @@ from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from desk.analytics.agents import agent_metrics
-from desk.analytics.bot import bot_metrics, check_bot_filters
+from desk.analytics.bot import bot_metrics
 from desk.analytics.claims import claims_metrics
-from desk.analytics.queue import (
-    DEFAULT_TARGETS,
-    QueueQuery,
-    Targets,
-    check_filters,
-    check_reader,
-    queue_metrics,
-)
+from desk.analytics.filters import one_reading
+from desk.analytics.queue import DEFAULT_TARGETS, QueueQuery, Targets, check_reader, queue_metrics
 from desk.analytics.resolution import resolution_metrics
 from desk.analytics.rollups import fresh, refresh
 from desk.analytics.trend_days import (
@@ -92,9 +86,9 @@ METRICS: dict[str, tuple[Figures, tuple[str, ...]]] = {
 
 # The figures whose days are read in one grouped query (desk.analytics.trend_days),
 # and where the value is in each day's answer.
-QUEUE = (queue_days, queue_figures, "Queue figures are")
-BOT = (bot_days, bot_figures, "Bot figures are")
-GROUPED: dict[str, tuple[tuple[Days, Combine, str], tuple[str, ...]]] = {
+QUEUE = (queue_days, queue_figures)
+BOT = (bot_days, bot_figures)
+GROUPED: dict[str, tuple[tuple[Days, Combine], tuple[str, ...]]] = {
     "handoffs": (QUEUE, ("handoffs",)),
     "service_level": (QUEUE, ("service_level",)),
     "abandon_rate": (QUEUE, ("abandon_rate",)),
@@ -106,6 +100,21 @@ GROUPED: dict[str, tuple[tuple[Days, Combine, str], tuple[str, ...]]] = {
     "durable_containment": (BOT, ("durable_containment",)),
     "fallback_rate": (BOT, ("fallback_rate",)),
 }
+
+
+# The family of figures each query is: the filters a trend of it takes.
+FAMILY_OF: dict[Figures, str] = {
+    _queue: "queue",
+    _bot: "bot",
+    _agents: "agents",
+    _resolution: "resolution",
+    _claims: "claims",
+}
+
+
+def family(metric: str) -> str:
+    """The family of figures a trend's metric is (`desk.analytics.filters.FAMILIES`)."""
+    return FAMILY_OF[METRICS[metric][0]]
 
 
 class TrendQuery(QueueQuery):
@@ -132,7 +141,8 @@ async def figure_value(
     sessions, reader, query: TrendQuery, first: date, last: date, targets: Targets
 ) -> Any:
     figures, path = METRICS[query.metric]
-    bounded = QueueQuery(start=first, end=last, tz=query.tz, team=query.team, channel=query.channel)
+    # The same filters, each day: a trend's day and that day's figure agree.
+    bounded = query.model_copy(update={"start": first, "end": last})
     return _pick(await figures(sessions, reader, bounded, targets), path)
 
 
@@ -142,10 +152,14 @@ async def trend(
     query: TrendQuery,
     targets: Targets = DEFAULT_TARGETS,
 ) -> dict[str, Any]:
+    """The figure of each day and of each whole period, all read from the rollups as
+    they are at the start (one refresh) with the customers' tags as they are then (one
+    reading for every day)."""
     check_metric(query)
     await refresh(sessions)
     with fresh():
-        return await _trend(sessions, reader, query, targets)
+        async with one_reading():
+            return await _trend(sessions, reader, query, targets)
 
 
 async def _trend(
@@ -158,13 +172,9 @@ async def _trend(
     before = query.start - timedelta(days=days)
     every_day = [before + timedelta(days=n) for n in range(2 * days)]
     if query.metric in GROUPED and whole_hours(query, every_day):
-        (counts, combine, family), path = GROUPED[query.metric]
+        (counts, combine), path = GROUPED[query.metric]
         check_reader(reader)
-        async with sessions() as session:
-            if family == BOT[2]:
-                await check_bot_filters(session, query, family)
-            else:
-                await check_filters(session, query)
+        # (which checks the filters as the figure's own query does)
         by_day = await counts(sessions, query, every_day, targets)
         values = [_pick(combine([by_day[day]]), path) for day in every_day]
         period = _pick(combine([by_day[day] for day in every_day[days:]]), path)
@@ -190,8 +200,7 @@ async def _trend(
         "metric": query.metric,
         "start": query.start.isoformat(),
         "end": query.end.isoformat(),
-        "team": query.team,
-        "channel": query.channel,
+        **query.echo("team", "channel"),
         "points": points,
         "previous": previous,
         "period": period,

@@ -300,3 +300,28 @@ async def test_only_trainers_and_admins_follow_trainings_live(matrix, role):
         outcome = "ok" if reply["ok"] and "job" in reply else reply["error"]["code"]
         await sio.disconnect()
     assert outcome == ("ok" if role in TRAINERS else "refused")
+
+
+# Customers' tags in the agents' lists (`tags`): each role gets them only for the
+# conversations it may view (`may_view`: one's own, whatever their state, and one's
+# team's queue); the others are left out of the answer, as if unknown.
+TAGS_SEEN = {
+    "owner": {"conversation", "queued", "resolved"},
+    "colleague": {"queued"},
+    "other_team": set(),
+    "supervisor": {"conversation", "queued", "resolved"},
+    "admin": {"conversation", "queued", "resolved"},
+}
+
+
+async def test_customer_tags_as_every_role(matrix):
+    seen = {}
+    for role in CASEWORKERS:
+        records = await matrix.records()
+        asked = {name: records[name] for name in ("conversation", "queued", "resolved")}
+        reply = await (await matrix.socket(role)).call(
+            "tags", {"conversation_ids": list(asked.values())}, namespace="/agents", timeout=10
+        )
+        assert reply["ok"], reply
+        seen[role] = {name for name, asked_id in asked.items() if str(asked_id) in reply["tags"]}
+    assert seen == TAGS_SEEN

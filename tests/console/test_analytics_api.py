@@ -124,3 +124,67 @@ async def test_a_request_that_reads_too_long_is_cancelled_and_said_so(sqlite_url
         assert quick.status == 200
     finally:
         await client.close()
+
+
+async def test_a_filter_takes_several_values_repeated_or_comma_separated(client):
+    headers = await bearer(client, "supervisor1")
+    week = [("start", "2026-12-01"), ("end", "2026-12-07")]
+    repeated = await client.get(
+        "/api/v1/analytics/queue",
+        params=[*week, ("channel", "web"), ("channel", "wechat"), ("language", "en")],
+        headers=headers,
+    )
+    assert repeated.status == 200
+    figures = await repeated.json()
+    assert figures["filters"] == {"channel": ["web", "wechat"], "language": ["en"]}
+    # one channel alone is named as before; several are in `filters` only
+    assert (figures["channel"], figures["team"]) == (None, None)
+    listed = await client.get(
+        "/api/v1/analytics/bot",
+        params=[*week, ("intent", "ask_claim_status,faq/waiting_period"), ("tag", "low_csat")],
+        headers=headers,
+    )
+    assert listed.status == 200
+    assert (await listed.json())["filters"] == {
+        "intent": ["ask_claim_status", "faq/waiting_period"],
+        "tag": ["low_csat"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "code"),
+    [
+        ("queue", [("intent", "ask_nothing")], "unknown_intent"),
+        ("queue", [("language", "fr")], "unknown_language"),
+        ("outcome", [("tag", "vip")], "unknown_tag"),
+        ("contacts", [("channel", "web"), ("channel", "fax")], "unknown_channel"),
+        ("resolution", [("agent", "agent1,nobody")], "unknown_agent"),
+        ("bot", [("team", "claims")], "bad_filter"),
+        ("contacts", [("agent", "agent1")], "bad_filter"),
+        ("agents", [("tag", "low_csat")], "bad_filter"),
+        ("trends", [("metric", "containment"), ("agent", "agent1")], "bad_filter"),
+        ("drilldown", [("of", "bot"), ("part", "sessions"), ("team", "claims")], "bad_filter"),
+    ],
+)
+async def test_unknown_filter_values_and_filters_a_figure_cannot_take_are_refused(
+    client, path, params, code
+):
+    headers = await bearer(client, "supervisor1")
+    answer = await client.get(
+        f"/api/v1/analytics/{path}",
+        params=[("start", "2026-12-01"), ("end", "2026-12-01"), *params],
+        headers=headers,
+    )
+    assert answer.status == 400
+    assert (await answer.json())["error"]["code"] == code
+
+
+async def test_the_export_takes_the_filters(client):
+    headers = await bearer(client, "supervisor1")
+    refused = await client.get(
+        "/api/v1/analytics/conversations.csv",
+        params=[("start", "2026-12-01"), ("end", "2026-12-01"), ("language", "fr")],
+        headers=headers,
+    )
+    assert refused.status == 400
+    assert (await refused.json())["error"]["code"] == "unknown_language"

@@ -122,6 +122,7 @@ async def test_a_days_bot_sessions_exactly(sessions):
     figures = await bot_metrics(sessions, boss, read(QueueQuery, DAY), at=at(10))
     assert {k: v for k, v in figures.items() if k not in ("start", "end")} == {
         "channel": None,
+        "filters": {},
         "idle_minutes": 30.0,
         "durable_hours": 24.0,
         "sessions": 7,

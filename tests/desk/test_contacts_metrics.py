@@ -110,6 +110,7 @@ async def test_the_contacts_of_a_day_exactly(sessions, supervisor):
         "end": "2026-12-02T00:00:00+08:00",
         "team": None,
         "channel": None,
+        "filters": {},
         "contacts": 4,
         "new_conversations": 3,
         "returns": 1,

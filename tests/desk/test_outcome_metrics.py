@@ -113,6 +113,7 @@ async def test_the_satisfaction_of_a_day_exactly(sessions, supervisor):
         "team": None,
         "channel": None,
         "agent": None,
+        "filters": {},
         "rating_requests": 5,
         "ratings": 4,
         "response_rate": 0.8,

@@ -86,6 +86,7 @@ async def test_the_figures_of_a_morning_exactly(sessions, supervisor):
     assert {k: claims[k] for k in claims if k not in ("start", "end", "asa")} == {
         "team": "claims",
         "channel": None,
+        "filters": {"team": ["claims"]},
         "target_seconds": 20.0,
         "short_abandon_seconds": 5.0,
         "handoffs": 8,

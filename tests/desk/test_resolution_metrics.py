@@ -64,6 +64,7 @@ async def test_a_days_resolves_exactly(sessions):
     later = await resolution_metrics(sessions, boss, read(QueueQuery, DAY), at=at(20 * 24))
     assert {k: v for k, v in later.items() if k not in ("start", "end")} == {
         "channel": None,
+        "filters": {},
         "window_days": 7.0,
         "resolved": 5,
         "not_counted": 1,

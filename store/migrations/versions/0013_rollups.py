@@ -45,6 +45,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(length=64), nullable=True),
         sa.Column("team", sa.String(length=32), nullable=True),
         sa.Column("topic", sa.String(length=128), nullable=True),
+        sa.Column("language", sa.String(length=8), nullable=True),
         sa.Column("mid_form", sa.Boolean(), nullable=False),
         sa.Column("back_after", sa.Float(), nullable=True),
         sa.Column("parsed", sa.Integer(), nullable=False),
@@ -68,6 +69,8 @@ def upgrade() -> None:
         sa.Column("start", sa.DateTime(timezone=True), nullable=False),
         sa.Column("intent", sa.String(length=128), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("language", sa.String(length=8), nullable=True),
+        sa.Column("topic", sa.String(length=128), nullable=True),
     )
     op.create_index("ix_rollup_intents_start", "rollup_intents", ["start", "channel"])
     op.create_index("ix_rollup_intents_conversation_id", "rollup_intents", ["conversation_id"])
@@ -78,6 +81,8 @@ def upgrade() -> None:
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("team", sa.String(length=32), nullable=True),
         sa.Column("channel", sa.String(length=16), nullable=True),
+        sa.Column("language", sa.String(length=8), nullable=True),
+        sa.Column("topic", sa.String(length=128), nullable=True),
         sa.Column("outcome", sa.String(length=16), nullable=True),
         sa.Column("wait", sa.Float(), nullable=True),
         sa.Column("how", sa.String(length=16), nullable=True),
@@ -99,6 +104,8 @@ def upgrade() -> None:
         sa.Column("team", sa.String(length=32), nullable=True),
         sa.Column("score", sa.Integer(), nullable=True),
         sa.Column("handle_seconds", sa.Float(), nullable=True),
+        sa.Column("language", sa.String(length=8), nullable=True),
+        sa.Column("topic", sa.String(length=128), nullable=True),
     )
     op.create_index("ix_rollup_resolves_at", "rollup_resolves", ["at", "channel"])
     op.create_index("ix_rollup_resolves_conversation_id", "rollup_resolves", ["conversation_id"])
@@ -132,6 +139,7 @@ def upgrade() -> None:
         sa.Column("language", sa.String(length=8), nullable=True),
         sa.Column("team", sa.String(length=32), nullable=True),
         sa.Column("customer_id", sa.Integer(), sa.ForeignKey("customers.id"), nullable=True),
+        sa.Column("topic", sa.String(length=128), nullable=True),
     )
     op.create_index("ix_rollup_contacts_at", "rollup_contacts", ["at", "channel"])
     op.create_index("ix_rollup_contacts_conversation_id", "rollup_contacts", ["conversation_id"])
