@@ -30,7 +30,17 @@ from store.rollups import SessionFact
 
 LIMIT = 200
 
-# Which episodes each queue figure counts.
+# How the episodes of each queue figure ended (read in the store first), and which of
+# those it counts.
+ENDED: dict[str, str | None] = {
+    "answered": "answered",
+    "within_target": "answered",
+    "missed_target": "answered",
+    "abandoned": "abandoned",
+    "short_abandons": "abandoned",
+    "waiting": None,
+    "closed_unanswered": None,
+}
 QUEUE_PARTS: dict[str, Callable[[Episode, Targets], bool]] = {
     "handoffs": lambda e, t: True,
     "answered": lambda e, t: e.outcome == "answered",
@@ -133,7 +143,7 @@ async def drilldown(
             wanted = QUEUE_PARTS[query.part]
             found = [
                 (e.conversation_id, e.at, {"outcome": e.outcome, "wait_seconds": e.wait})
-                for e in await episodes(session, filters, at)
+                for e in await episodes(session, filters, at, ENDED.get(query.part, "any"))
                 if wanted(e, targets)
             ]
         elif query.of == "bot" and query.part in BOT_PARTS:

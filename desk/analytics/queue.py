@@ -82,10 +82,14 @@ def chosen_episodes(filters: Filters) -> list[ColumnElement[bool]]:
 
 
 async def episodes(
-    session: AsyncSession, filters: Filters, at: datetime | None = None
+    session: AsyncSession,
+    filters: Filters,
+    at: datetime | None = None,
+    ended: str | None = "any",
 ) -> list[Episode]:
     """The episodes whose handoff is in the range (of the filters asked), from the
-    rollups: refresh them first."""
+    rollups: refresh them first. `ended` narrows them in the store to those answered,
+    abandoned, or (None) not ended."""
     chosen = select(
         EpisodeFact.conversation_id,
         EpisodeFact.at,
@@ -95,8 +99,13 @@ async def episodes(
     ).join(Conversation, Conversation.id == EpisodeFact.conversation_id)
     moment = at or datetime.now(UTC)
     found = []
+    narrowed = chosen.where(*chosen_episodes(filters))
+    if ended != "any":
+        narrowed = narrowed.where(
+            EpisodeFact.outcome.is_(None) if ended is None else EpisodeFact.outcome == ended
+        )
     for conversation, began, outcome, wait, state in await session.execute(
-        chosen.where(*chosen_episodes(filters)).order_by(EpisodeFact.handoff_id)
+        narrowed.order_by(EpisodeFact.handoff_id)
     ):
         began = aware(began)
         if outcome is None and state == ConversationState.QUEUED:
