@@ -21,7 +21,7 @@ from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import ColumnElement, delete, exists, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -96,7 +96,7 @@ async def refresh(sessions: async_sessionmaker[AsyncSession]) -> int:
         if not marks:
             # Never built (a store from before the rollups): build it all at once.
             return await rebuild(sessions)
-        if not [source for source in SOURCES if await _unread(session, source, marks)]:
+        if not await _unread(session, marks):
             return 0
     async with sessions.begin() as session:
         await _lock(session)
@@ -138,21 +138,21 @@ async def refresh(sessions: async_sessionmaker[AsyncSession]) -> int:
     return len(conversations)
 
 
-async def _unread(session: AsyncSession, source: str, marks: dict[str, Mark]) -> bool:
-    """Whether a source has rows the rollups have not read: past the last seen, or
-    committed late among those seen (read without the lock)."""
-    model, _ = SOURCES[source]
-    mark = marks.get(source, Mark())
-    if await session.scalar(select(model.id).where(model.id > mark.seen_id).limit(1)) is not None:
-        return True
-    if mark.seen_id == mark.last_id:
-        return False
-    return (
-        await session.scalar(
-            select(func.count()).where(model.id > mark.last_id, model.id <= mark.seen_id)
-        )
-        != mark.seen
-    )
+async def _unread(session: AsyncSession, marks: dict[str, Mark]) -> bool:
+    """Whether any source has rows the rollups have not read: past the last seen, or
+    committed late among those seen (read without the lock, in one query)."""
+    checks: list[ColumnElement[bool]] = []
+    for source, (model, _) in SOURCES.items():
+        mark = marks.get(source, Mark())
+        checks.append(exists().where(model.id > mark.seen_id))
+        if mark.seen_id != mark.last_id:
+            seen = (
+                select(func.count())
+                .where(model.id > mark.last_id, model.id <= mark.seen_id)
+                .scalar_subquery()
+            )
+            checks.append(seen != mark.seen)
+    return bool(await session.scalar(select(or_(*checks))))
 
 
 async def _marks(session: AsyncSession) -> dict[str, Mark]:
@@ -267,6 +267,11 @@ async def rebuild(
         done += len(step)
         if progress is not None:
             progress(done, len(ordered))
+    if sessions.kw["bind"].dialect.name == "postgresql":
+        # Fresh statistics of the rebuilt tables, or the planner guesses.
+        async with sessions.begin() as session:
+            for table in (*TABLES, PresenceFact):
+                await session.execute(text(f"ANALYZE {table.__tablename__}"))
     # Rows written while it ran, and on PostgreSQL the last minute's, are read again.
     async with sessions.begin() as session:
         for source, (model, timed) in SOURCES.items():
