@@ -4,7 +4,6 @@ and admins only. Each figure is defined in docs/metrics.md next to its query in
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,6 +20,7 @@ from desk.analytics.drilldown import DrillQuery, drilldown
 from desk.analytics.export import conversations_csv
 from desk.analytics.forms import form_metrics
 from desk.analytics.funnel import funnel
+from desk.analytics.limits import within
 from desk.analytics.outcome import OutcomeQuery, outcome_metrics
 from desk.analytics.queue import QueueQuery, Targets, queue_metrics
 from desk.analytics.ranges import FILTERS, FilteredQuery, RangeQuery
@@ -73,8 +73,10 @@ def _route(name: str, body: type[Body], figures: Figures, with_targets: bool) ->
         query = read(body, params(request))
         extra = (_targets(request),) if with_targets else ()
         try:
-            async with asyncio.timeout(request.app[settings_key].analytics_timeout_seconds):
-                found = await figures(request.app[sessions_key], reader, query, *extra)
+            found = await within(
+                request.app[settings_key].analytics_timeout_seconds,
+                figures(request.app[sessions_key], reader, query, *extra),
+            )
         except TimeoutError:
             raise DeskError(
                 "too_slow", "That took too long to read; ask for fewer days.", 503

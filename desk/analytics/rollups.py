@@ -95,7 +95,7 @@ async def refresh(sessions: async_sessionmaker[AsyncSession]) -> int:
         marks = await _marks(session)
         if not marks:
             # Never built (a store from before the rollups): build it all at once.
-            return await rebuild(sessions)
+            return await rebuild(sessions, clear=False)
         if not await _unread(session, marks):
             return 0
     async with sessions.begin() as session:
@@ -233,22 +233,25 @@ def _batches(rows: list[dict[str, Any]], size: int = 1000) -> Iterator[list[dict
 
 
 async def rebuild(
-    sessions: async_sessionmaker[AsyncSession], progress: Progress | None = None
+    sessions: async_sessionmaker[AsyncSession],
+    progress: Progress | None = None,
+    clear: bool = True,
 ) -> int:
     """Compute every rollup row again from the raw rows: the number of conversations.
-    Figures read meanwhile see the rollups part rebuilt."""
+    With `clear` (the command) the tables start empty, and figures read meanwhile see
+    them part rebuilt. The marks are set only once every row is there: a store never
+    built shows none until then, so a reader meanwhile builds it too rather than read
+    a part as the whole."""
+    started = now()
     async with sessions.begin() as session:
         await _lock(session)
-        started = now()
-        for table in (*TABLES, PresenceFact):
-            await session.execute(delete(table))
+        if clear:
+            for table in (*TABLES, PresenceFact):
+                await session.execute(delete(table))
         await replace_presence(
             session,
             set(await session.scalars(select(Event.agent_id).where(Event.kind == PRESENCE))),
         )
-        for source, (model, _) in SOURCES.items():
-            newest = int(await session.scalar(select(func.max(model.id))) or 0)
-            await _mark(session, source, Mark(newest, newest, 0))
         # A customer's conversations in one step, since each reads the others.
         ordered = (
             (
@@ -259,10 +262,12 @@ async def rebuild(
             .scalars()
             .all()
         )
-    steps = _customer_steps(sessions, list(ordered))
     done = 0
-    for step in await steps:
+    for step in await _customer_steps(sessions, list(ordered)):
         async with sessions.begin() as session:
+            # One writer at a time, as a refresh (two builds at once never interleave
+            # a conversation's rows).
+            await _lock(session)
             await replace(session, await facts_of(session, await widen(session, set(step))))
         done += len(step)
         if progress is not None:

@@ -14,13 +14,23 @@ from playwright.async_api import async_playwright, expect
 
 from store.db import create_engine, session_factory
 from store.models import Conversation, ConversationState, Event
-from tests.browser.chromium import launch
+from tests.browser.chromium import WAIT_MS, launch
 from tests.browser.test_wallboard import signed_in
 from tests.console.test_agent_socket import queued_customer
 from tests.console.test_api import token
 from tests.console_app import bearer, start_console
 
 CHINA = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture(autouse=True)
+def patient_expectations():
+    """The page's figures come from several requests at once, each bringing the
+    rollups up to date first: on a loaded machine that takes more than Playwright's
+    default 5 s, so its expectations wait as long as the rest of the browser tests."""
+    expect.set_options(timeout=WAIT_MS)
+    yield
+    expect.set_options(timeout=5_000)
 
 
 @pytest.fixture

@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from desk.analytics import rollups
+from desk.analytics.bot import bot_metrics
+from desk.analytics.queue import QueueQuery
 from desk.analytics.rollups import rebuild, refresh
+from desk.inputs import read
 from store.db import create_engine
 from store.demo import generate
 from store.models import Agent, AgentRole, Conversation, Event
@@ -25,6 +30,7 @@ from store.rollups import (
     SessionIntent,
 )
 from tests.desk.test_bot_metrics import Story
+from tests.desk.test_conversations import make_agent
 from web.rollups import main
 
 # In the past, so that on PostgreSQL no row is inside the last minute the marks leave.
@@ -206,3 +212,32 @@ async def test_the_command_rebuilds_the_rollups(tmp_path, capsys):
         await engine.dispose()
     assert conversations and built == conversations
     assert f"rollups: {conversations:,} conversations in" in printed
+
+
+async def test_a_figure_read_while_the_first_build_runs_is_never_a_part_of_it(
+    database_url, sessions, monkeypatch
+):
+    """A store never built: the first refresh builds it in steps. A figure read before
+    those steps are done builds it too, rather than take the part built as the whole
+    (the marks come only once every row is there)."""
+    await generate(database_url, 80, progress=quiet, history_days=2, history_end=END)
+    boss = await make_agent(sessions, "boss", AgentRole.SUPERVISOR, "general")
+    release, paused = asyncio.Event(), asyncio.Event()
+    real = rollups._customer_steps
+
+    async def held_first(*args):
+        if not paused.is_set():
+            paused.set()
+            await release.wait()
+        return await real(*args)
+
+    monkeypatch.setattr(rollups, "_customer_steps", held_first)
+    first = asyncio.create_task(refresh(sessions))
+    await asyncio.wait_for(paused.wait(), 30)
+    last = END.astimezone(ZoneInfo("Asia/Shanghai")).date()
+    query = read(QueueQuery, {"start": str(last - timedelta(days=2)), "end": str(last)})
+    meanwhile = await bot_metrics(sessions, boss, query)
+    release.set()
+    await asyncio.wait_for(first, 60)
+    assert meanwhile["sessions"] > 0
+    assert meanwhile == await bot_metrics(sessions, boss, query)
