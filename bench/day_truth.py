@@ -259,11 +259,15 @@ class Stored:
 
     waits: dict[int, float]  # conversation id: the first reply's wait_seconds
     handles: dict[int, float]  # conversation id: resolved at − first reply at
+    # conversation id: the agent's wrap-up after the resolve, once finished (by
+    # housekeeping at WRAP_UP_MAX_SECONDS: the simulated agents never press the button)
+    wrap_ups: dict[int, float] = field(default_factory=dict)
 
     def figures(self) -> dict[str, dict[str, float | None]]:
         return {
             "asa": summary(list(self.waits.values())),
-            "aht": summary(list(self.handles.values())),
+            # AHT adds the wrap-up to the handle time (docs/metrics.md, Agents)
+            "aht": summary([s + self.wrap_ups.get(c, 0.0) for c, s in self.handles.items()]),
         }
 
     def outside(self, truth: GroundTruth) -> list[str]:
@@ -293,7 +297,7 @@ async def stored_times(database_url: str, truth: GroundTruth) -> Stored:
                     select(Event)
                     .where(
                         Event.conversation_id.in_(ids),
-                        Event.kind.in_(("first_agent_reply", "resolved")),
+                        Event.kind.in_(("first_agent_reply", "resolved", "wrap_up_done")),
                     )
                     .order_by(Event.id)
                 )
@@ -303,12 +307,15 @@ async def stored_times(database_url: str, truth: GroundTruth) -> Stored:
     waits: dict[int, float] = {}
     replied: dict[int, datetime] = {}
     handles: dict[int, float] = {}
+    wrap_ups: dict[int, float] = {}
     for event in events:
         conversation = event.conversation_id or 0
         at = event.at if event.at.tzinfo else event.at.replace(tzinfo=UTC)
         if event.kind == "first_agent_reply":
             waits[conversation] = float(event.data["wait_seconds"])
             replied[conversation] = at
+        elif event.kind == "wrap_up_done":
+            wrap_ups[conversation] = float(event.data["seconds"])
         elif conversation in replied:
             handles[conversation] = (at - replied[conversation]).total_seconds()
-    return Stored(waits, handles)
+    return Stored(waits, handles, wrap_ups)

@@ -191,6 +191,16 @@ async def resolve(request: web.Request) -> web.Response:
     return web.json_response(result)
 
 
+@routes.post("/api/v1/conversations/{id}/wrap-up", name="api_wrap_up")
+async def wrap_up(request: web.Request) -> web.Response:
+    """The agent finished wrapping up the conversation they resolved (a supervisor or
+    admin: anyone's); 409 `no_wrap_up` when none is open."""
+    result = await request.app[service_key].finish_wrap_up(
+        _conversation_id(request), conversation_worker(request)
+    )
+    return web.json_response(result)
+
+
 @routes.post("/api/v1/conversations/{id}/transfer", name="api_transfer")
 async def transfer(request: web.Request) -> web.Response:
     """To a team's queue (`team`) or straight to an agent (`agent_id`), with a `note`."""

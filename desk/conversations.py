@@ -28,6 +28,7 @@ from desk.pseudonyms import pseudonym
 from desk.routing import CALLBACK_INSTEAD_PAYLOAD, LEAVE_QUEUE_PAYLOAD, workloads
 from desk.transfers import Transfers
 from desk.views import conversation_view, message_view
+from desk.wrap_ups import WrapUps
 from store.db import insert_if_absent
 from store.identities import identity_for, remembered_customer
 from store.models import (
@@ -41,7 +42,7 @@ from store.models import (
 log = logging.getLogger(__name__)
 
 
-class ConversationService(Notes, Transfers, BotTurns):
+class ConversationService(Notes, Transfers, WrapUps, BotTurns):
     async def open(
         self,
         channel: str,

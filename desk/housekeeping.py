@@ -1,11 +1,12 @@
 """The periodic work of every console process: keep connected agents marked present (and
 mark offline those nobody has heard from), keep connected web chat customers marked
 seen (and take queued ones gone past the grace out of the queue), return the
-conversations of agents who did not come back, answer the customer messages the bot
-owes an answer to that nobody is answering (their process died), hand queued conversations to
-agents with room, write customers' acknowledgements that waited, push reminders of callbacks
-that are due, retry deliveries to channels whose provider did not take a message, and
-bring the analytics' rollups up to date.
+conversations of agents who did not come back, finish agents' wrap-ups left open past
+the limit, answer the customer messages the bot owes an answer to that nobody is
+answering (their process died), hand queued conversations to agents with room, write
+customers' acknowledgements that waited, push reminders of callbacks that are due,
+retry deliveries to channels whose provider did not take a message, and bring the
+analytics' rollups up to date.
 
 Every step is safe to run in several console processes at once: each change is
 conditional on the state it found."""
@@ -48,6 +49,8 @@ async def run_once(
         now,
     )
     await service.abandon_silent(service.queue_silence_grace, now)
+    # Agents' wrap-ups left open past the limit end at it.
+    await service.finish_overdue_wrap_ups(now)
     # Answered in the background: a slow bot holds up no other step.
     await service.answer_owed(now)
     await service.dispatch()

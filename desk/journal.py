@@ -153,6 +153,7 @@ class Journal:
         bot_turn_lease: timedelta = timedelta(seconds=60),
         inbox_thresholds: Thresholds | None = None,
         queue_silence_grace: timedelta = timedelta(minutes=2),
+        wrap_up_max: timedelta = timedelta(minutes=2),
     ):
         self.sessions = sessions
         self.max_message_chars = max_message_chars
@@ -178,6 +179,8 @@ class Journal:
         self.presence_ttl = presence_ttl
         # A queued web chat customer no process has seen for this long left the queue.
         self.queue_silence_grace = queue_silence_grace
+        # An agent's wrap-up after a resolve not finished by then is finished for them.
+        self.wrap_up_max = wrap_up_max
         self._bot_turns: set[asyncio.Task] = set()
         # A turn the bot owes is this process's to answer until its lease runs out;
         # then any process's housekeeping answers it (this one died, or hangs).
@@ -237,21 +240,21 @@ class Journal:
         conversation: Conversation,
         agent_id: int | None = None,
         data: dict[str, Any] | None = None,
-    ) -> None:
+    ) -> Event:
         """Append a reporting event about the conversation (and its customer, if verified),
         timed by this process's clock to the microsecond (the metrics measure waits of
         seconds; the database's own `now()` is per second on SQLite, per transaction on
         PostgreSQL)."""
-        session.add(
-            Event(
-                at=now(),
-                kind=kind,
-                conversation_id=conversation.id,
-                customer_id=conversation.customer_id,
-                agent_id=agent_id,
-                data=data or {},
-            )
+        event = Event(
+            at=now(),
+            kind=kind,
+            conversation_id=conversation.id,
+            customer_id=conversation.customer_id,
+            agent_id=agent_id,
+            data=data or {},
         )
+        session.add(event)
+        return event
 
     async def _say(
         self,

@@ -43,6 +43,7 @@ from store.models import (
     SenderKind,
 )
 from store.presence import CustomerPresence
+from store.wrap_ups import WrapUp
 
 log = logging.getLogger(__name__)
 
@@ -507,12 +508,22 @@ class Lifecycle(Routing):
                 queue_position=None,
             )
             if resolved:
-                self._record(
+                event = self._record(
                     session,
                     "resolved",
                     conversation,
                     agent_id=agent.id,
                     data={"reason": reason, "by": "agent"},
+                )
+                # The agent's wrap-up of this resolve begins (see `desk.wrap_ups`).
+                await session.flush()
+                session.add(
+                    WrapUp(
+                        resolve_event_id=event.id,
+                        conversation_id=conversation.id,
+                        agent_id=agent.id,
+                        started_at=event.at,
+                    )
                 )
                 await self._say(session, conversation, outbox, "resolved")
                 await self._ask_for_rating(session, conversation, outbox)

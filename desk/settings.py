@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     # A queued web chat customer whose page no console process has seen for this long
     # has left the queue (an abandon, "silent", for the service level).
     queue_silence_grace_seconds: int = Field(default=120, ge=10)
+    # An agent's wrap-up after resolving a conversation not finished by hand within this
+    # is finished for them by housekeeping (AHT counts it up to this).
+    wrap_up_max_seconds: int = Field(default=120, ge=1)
     # How often the console's housekeeping runs (assignment, requeueing, reminders).
     # 0 runs none in the background: for tests that drive each round themselves.
     housekeeping_seconds: float = Field(default=5.0, ge=0)

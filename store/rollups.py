@@ -143,11 +143,13 @@ class ResolveFact(Base):
     back_after: Mapped[float | None] = mapped_column(Float)
     # The agent who resolved it, the team that had the contact (its last handoff's or
     # transfer's), the rating asked for with it, and the time from the first agent
-    # reply before it (the handle time).
+    # reply before it (the handle time); then the agent's wrap-up after it (none until
+    # finished, and for the bot's resolves).
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
     team: Mapped[str | None] = mapped_column(String(32))
     score: Mapped[int | None] = mapped_column(Integer)
     handle_seconds: Mapped[float | None] = mapped_column(Float)
+    wrap_up_seconds: Mapped[float | None] = mapped_column(Float)
     # The language and topic of the bot session it was resolved in.
     language: Mapped[str | None] = mapped_column(String(8))
     topic: Mapped[str | None] = mapped_column(String(128))

@@ -142,6 +142,7 @@ async def init_app(settings: Settings | None = None) -> web.Application:
         bot_turn_lease=timedelta(seconds=settings.bot_turn_lease_seconds),
         inbox_thresholds=Thresholds(settings.inbox_low_confidence, settings.inbox_close_call),
         queue_silence_grace=timedelta(seconds=settings.queue_silence_grace_seconds),
+        wrap_up_max=timedelta(seconds=settings.wrap_up_max_seconds),
     )
     console.install(app, sio, service, settings)
     channels.install(app, sio, service, settings, http)

@@ -867,6 +867,8 @@
     if (!c || !ui.resolveReason.value) { return; }
     act("resolve", { conversation_id: c.id, reason: ui.resolveReason.value }, function (answer) {
       flash(t("console.resolved_as", { reason: label("console.resolution.", answer.conversation ? answer.conversation.resolution_reason || ui.resolveReason.value : ui.resolveReason.value) }));
+      // The agent's wrap-up of it begins: wrap_up.js offers the button that ends it.
+      document.dispatchEvent(new CustomEvent("console:resolved", { detail: { conversationId: c.id } }));
     });
   });
 

@@ -1,6 +1,7 @@
 """Agent figures: time signed in (from the status timeline), handling time and
 concurrency (from who held each conversation when), occupancy, conversations
-handled, average handle time and each agent's own service level; per agent and per
+handled, average handle time (with the wrap-up after each resolve), the wrap-ups
+and each agent's own service level; per agent and per
 team (see docs/metrics.md, where each is defined next to this query).
 
 A conversation is held by an agent from its `assigned` event to the next
@@ -39,7 +40,9 @@ class _Agent:
     online: list[Interval] = field(default_factory=list)
     holds: list[Interval] = field(default_factory=list)
     handled: int = 0
+    # Handle time plus wrap-up (AHT), and the wrap-ups alone, per resolve.
     handle_times: list[float] = field(default_factory=list)
+    wrap_ups: list[float] = field(default_factory=list)
     answered: int = 0
     answered_within: int = 0
 
@@ -107,7 +110,8 @@ async def _holds(
     session: AsyncSession, agents: dict[int, _Agent], since: datetime, until: datetime
 ) -> None:
     """Who held each conversation when, clipped to the range; the conversations each
-    agent resolved in it and how long from the contact's first reply."""
+    agent resolved in it, how long from the contact's first reply to the end of the
+    wrap-up (one not finished yet counts its handle time alone), and the wrap-ups."""
     for agent_id, start, ended in await session.execute(
         select(HoldFact.agent_id, HoldFact.start, HoldFact.ended).where(
             HoldFact.agent_id.in_(agents), _overlapping(HoldFact, since, until)
@@ -116,8 +120,8 @@ async def _holds(
         clipped = _clip(aware(start), aware(ended) if ended else until, since, until)
         if clipped:
             agents[agent_id].holds.append(clipped)
-    for agent_id, seconds in await session.execute(
-        select(ResolveFact.agent_id, ResolveFact.handle_seconds).where(
+    for agent_id, seconds, wrap_up in await session.execute(
+        select(ResolveFact.agent_id, ResolveFact.handle_seconds, ResolveFact.wrap_up_seconds).where(
             ResolveFact.by == "agent",
             ResolveFact.agent_id.in_(agents),
             ResolveFact.at >= since,
@@ -126,7 +130,9 @@ async def _holds(
     ):
         agents[agent_id].handled += 1
         if seconds is not None:
-            agents[agent_id].handle_times.append(seconds)
+            agents[agent_id].handle_times.append(seconds + (wrap_up or 0))
+        if wrap_up is not None:
+            agents[agent_id].wrap_ups.append(wrap_up)
 
 
 async def _answers(
@@ -154,12 +160,21 @@ async def _answers(
         agents[agent_id].answered_within += within
 
 
+def _spread(times: list[float]) -> dict[str, float | None]:
+    return {
+        "mean": round(sum(times) / len(times), 3) if times else None,
+        "p50": percentile(times, 0.5),
+        "p90": percentile(times, 0.9),
+    }
+
+
 def _figures(rows: list[_Agent]) -> dict[str, Any]:
     signed_in = sum(_length(row.signed_in) for row in rows)
     holds = [interval for row in rows for interval in row.holds]
     handling = sum(_length(_union(row.holds)) for row in rows)
     busy = sum(_overlap(row.holds, row.signed_in) for row in rows)
     times = [seconds for row in rows for seconds in row.handle_times]
+    wrap_ups = [seconds for row in rows for seconds in row.wrap_ups]
     answered = sum(row.answered for row in rows)
     return {
         "online_seconds": round(sum(row.presence["online"] for row in rows), 3),
@@ -169,11 +184,8 @@ def _figures(rows: list[_Agent]) -> dict[str, Any]:
         "occupancy": ratio(busy, signed_in),
         "concurrency": ratio(_length(holds), handling),
         "handled": sum(row.handled for row in rows),
-        "aht": {
-            "mean": round(sum(times) / len(times), 3) if times else None,
-            "p50": percentile(times, 0.5),
-            "p90": percentile(times, 0.9),
-        },
+        "aht": _spread(times),
+        "wrap_up": _spread(wrap_ups),
         "answered": answered,
         "service_level": ratio(sum(row.answered_within for row in rows), answered),
     }

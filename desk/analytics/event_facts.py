@@ -24,8 +24,19 @@ VERIFIED = "customer_verified"
 TRANSFERRED = "transferred"
 CSAT = "csat"
 SCORES = range(1, 6)
+WRAP_UP_DONE = "wrap_up_done"
 HOLD_ENDS = ("resolved", TRANSFERRED, "requeued", ABANDONED)
-KINDS = (*CONTACTS, VERIFIED, HANDOFF, TRANSFERRED, FIRST_REPLY, CSAT, "assigned", *HOLD_ENDS)
+KINDS = (
+    *CONTACTS,
+    VERIFIED,
+    HANDOFF,
+    TRANSFERRED,
+    FIRST_REPLY,
+    CSAT,
+    "assigned",
+    WRAP_UP_DONE,
+    *HOLD_ENDS,
+)
 
 
 class Row(NamedTuple):
@@ -126,9 +137,12 @@ def episodes(rows: list[Row]) -> list[EpisodeFact]:
 def resolves(rows: list[Row], channel: str) -> list[ResolveFact]:
     """Each resolve with the team that had its contact (its last handoff's or
     transfer's), the score of the first rating after it (before the next resolve),
-    and the time from the contact's first agent reply (the caller adds when the
-    customer came back)."""
+    the time from the contact's first agent reply, and the agent's wrap-up after it
+    (its `wrap_up_done` event, which names the resolve: the customer may have come
+    back, even been resolved again, before it was finished). The caller adds when the
+    customer came back."""
     found: list[ResolveFact] = []
+    by_event: dict[int, ResolveFact] = {}
     team: str | None = None
     replied: datetime | None = None
     pending: ResolveFact | None = None
@@ -154,6 +168,11 @@ def resolves(rows: list[Row], channel: str) -> list[ResolveFact]:
                 handle_seconds=(row.at - replied).total_seconds() if replied else None,
             )
             found.append(pending)
+            by_event[row.id] = pending
+        elif row.kind == WRAP_UP_DONE:
+            wrapped = by_event.get(int(row.data.get("resolve_id") or 0))
+            if wrapped is not None:
+                wrapped.wrap_up_seconds = float(row.data.get("seconds") or 0)
         elif row.kind == CSAT and pending is not None:
             score = row.data.get("score")
             pending.score = score if isinstance(score, int) and score in SCORES else None

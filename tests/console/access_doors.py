@@ -176,6 +176,10 @@ API_DOORS = [
         only(200, 403, *CASE_HANDLERS),
         body=lambda r: {"reason": "answered"},
     ),
+    # Finishing the wrap-up of a resolve: the owner's own, anyone's for managers; on
+    # a conversation nobody is wrapping up, 409 to who may act on it.
+    Door("POST", "/api/v1/conversations/{resolved}/wrap-up", only(200, 403, *CASE_HANDLERS)),
+    Door("POST", CONVERSATION + "/wrap-up", only(409, 403, *CASE_HANDLERS)),
     Door(
         "POST",
         CONVERSATION + "/transfer",

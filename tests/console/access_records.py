@@ -21,11 +21,13 @@ from store.models import (
     Conversation,
     ConversationState,
     Document,
+    Event,
     FollowUp,
     Message,
     SenderKind,
 )
 from store.workbench import BotModel, ParsedMessage, TrainingJob
+from store.wrap_ups import WrapUp
 from tests.console.test_casework import new_customer
 
 serial = itertools.count(1)
@@ -142,6 +144,24 @@ async def make_records(
         if spare_agent:
             session.add(spare)
         await session.flush()
+        # The owner resolved it and is still wrapping it up.
+        resolve = Event(
+            at=datetime.now(UTC),
+            kind="resolved",
+            conversation_id=resolved.id,
+            agent_id=owner.id,
+            data={"by": "agent", "reason": "answered"},
+        )
+        session.add(resolve)
+        await session.flush()
+        session.add(
+            WrapUp(
+                resolve_event_id=resolve.id,
+                conversation_id=resolved.id,
+                agent_id=owner.id,
+                started_at=resolve.at,
+            )
+        )
         complaint = Complaint(
             number=f"TS{n:012d}",
             customer_id=customer.id,

@@ -138,6 +138,17 @@ async def test_bot_outage_queues_and_only_the_assigned_agent_works_it(client):
         f"/api/v1/conversations/{cid}/messages", headers=bearer(first), json={"text": "  "}
     )
     assert empty.status == 400
+    # Resolved, the agent is wrapping it up until they say they are done (once).
+    resolved = await client.post(
+        f"/api/v1/conversations/{cid}/resolve", headers=bearer(first), json={"reason": "answered"}
+    )
+    assert resolved.status == 200
+    done = await client.post(f"/api/v1/conversations/{cid}/wrap-up", headers=bearer(first))
+    body = await done.json()
+    assert done.status == 200 and (body["conversation_id"], body["auto"]) == (cid, False)
+    assert 0 <= body["seconds"] < 60
+    again = await client.post(f"/api/v1/conversations/{cid}/wrap-up", headers=bearer(first))
+    assert again.status == 409 and (await again.json())["error"]["code"] == "no_wrap_up"
 
 
 async def test_pages_send_a_content_security_policy_and_sign_in_with_a_strict_cookie(client):
@@ -201,6 +212,7 @@ OUT_OF_RANGE = [
     ("POST", f"/api/v1/conversations/{HUGE}/assign", None),
     ("POST", f"/api/v1/conversations/{HUGE}/messages", {"text": "hi"}),
     ("POST", f"/api/v1/conversations/{HUGE}/resolve", {"reason": "answered"}),
+    ("POST", f"/api/v1/conversations/{HUGE}/wrap-up", None),
     ("POST", f"/api/v1/conversations/{HUGE}/transfer", {"team": "claims", "note": "n"}),
     ("PUT", f"/api/v1/conversations/{HUGE}/labels", {"labels": []}),
     ("GET", f"/api/v1/customers/{HUGE}", None),

@@ -104,6 +104,7 @@ def upgrade() -> None:
         sa.Column("team", sa.String(length=32), nullable=True),
         sa.Column("score", sa.Integer(), nullable=True),
         sa.Column("handle_seconds", sa.Float(), nullable=True),
+        sa.Column("wrap_up_seconds", sa.Float(), nullable=True),
         sa.Column("language", sa.String(length=8), nullable=True),
         sa.Column("topic", sa.String(length=128), nullable=True),
     )
