@@ -48,9 +48,15 @@ def nearest_rank(values: list[float], share: float) -> float | None:
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
-def summary(values: list[float]) -> dict[str, float | None]:
+def summary(values: list[float], whole_ms: bool = False) -> dict[str, float | None]:
+    """Mean, p50 and p90; `whole_ms`: the mean of values stored to the millisecond,
+    summed as whole milliseconds, as the queue's figures sum waits."""
+    if whole_ms and values:
+        mean: float | None = round(sum(round(v * 1000) for v in values) / len(values) / 1000, 3)
+    else:
+        mean = round(sum(values) / len(values), 3) if values else None
     return {
-        "mean": round(sum(values) / len(values), 3) if values else None,
+        "mean": mean,
         "p50": nearest_rank(values, 0.5),
         "p90": nearest_rank(values, 0.9),
     }
@@ -265,7 +271,7 @@ class Stored:
 
     def figures(self) -> dict[str, dict[str, float | None]]:
         return {
-            "asa": summary(list(self.waits.values())),
+            "asa": summary(list(self.waits.values()), whole_ms=True),
             # AHT adds the wrap-up to the handle time (docs/metrics.md, Agents)
             "aht": summary([s + self.wrap_ups.get(c, 0.0) for c, s in self.handles.items()]),
         }

@@ -606,11 +606,16 @@ async def test_a_console_restart_loses_no_conversation_or_message(stack: Stack):
     """The console process is replaced mid-conversation: the agent's token still
     works, the conversation is still theirs, and the customer, reconnecting with
     the last sequence number they saw, gets exactly what they missed."""
+    # Someone on duty (so the handoff queues), and agent1 away: whatever the tests
+    # before left them holding, the conversation waits until they take it.
+    stack.sign_in("supervisor1")
     customer = Customer(stack.base_url)
     session_id = await customer.connect()
     async with aiohttp.ClientSession() as http:
         agent = AgentApi(http, stack.base_url)
         await agent.login("agent1", stack.password)
+        status, _ = await agent.request("PUT", "/api/v1/me/presence", json={"presence": "away"})
+        assert status == 200
         await customer.say("我要转人工")
         await customer.until(is_queue_message)
         conversation = conversation_id(stack, session_id)

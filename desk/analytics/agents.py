@@ -23,13 +23,14 @@ from desk.analytics.filters import check_filters
 from desk.analytics.queue import DEFAULT_TARGETS, QueueQuery, Targets, check_reader, percentile
 from desk.analytics.ranges import ANSWERING, ratio
 from desk.analytics.rollups import refresh
-from desk.clock import aware
 from store.models import Agent, AgentRole
 from store.rollups import EpisodeFact, HoldFact, PresenceFact, ResolveFact
 
 SIGNED_IN = ("online", "away")
 
-Interval = tuple[datetime, datetime]
+# Seconds since the epoch, as the store computes them: a season's holds read as
+# numbers, not parsed into datetimes one by one.
+Interval = tuple[float, float]
 
 
 @dataclass
@@ -47,7 +48,13 @@ class _Agent:
     answered_within: int = 0
 
 
-def _clip(start: datetime, end: datetime, low: datetime, high: datetime) -> Interval | None:
+def _epoch(session: AsyncSession, column: Any) -> Any:
+    if session.get_bind().dialect.name == "sqlite":
+        return (func.julianday(column) - 2440587.5) * 86400.0
+    return func.extract("epoch", column)
+
+
+def _clip(start: float, end: float, low: float, high: float) -> Interval | None:
     start, end = max(start, low), min(end, high)
     return (start, end) if end > start else None
 
@@ -63,7 +70,7 @@ def _union(intervals: list[Interval]) -> list[Interval]:
 
 
 def _length(intervals: list[Interval]) -> float:
-    return sum((end - start).total_seconds() for start, end in intervals)
+    return sum(end - start for start, end in intervals)
 
 
 def _overlap(first: list[Interval], second: list[Interval]) -> float:
@@ -73,7 +80,7 @@ def _overlap(first: list[Interval], second: list[Interval]) -> float:
     while i < len(a) and j < len(b):
         clipped = _clip(a[i][0], a[i][1], b[j][0], b[j][1])
         if clipped:
-            total += (clipped[1] - clipped[0]).total_seconds()
+            total += clipped[1] - clipped[0]
         if a[i][1] < b[j][1]:
             i += 1
         else:
@@ -90,16 +97,22 @@ async def _timeline(
 ) -> None:
     """Time per status in the range, and the signed-in intervals, per agent: the
     rollups' status timeline, clipped to the range."""
+    low, high = since.timestamp(), until.timestamp()
     for agent_id, status, start, ended in await session.execute(
-        select(PresenceFact.agent_id, PresenceFact.status, PresenceFact.start, PresenceFact.ended)
+        select(
+            PresenceFact.agent_id,
+            PresenceFact.status,
+            _epoch(session, PresenceFact.start),
+            _epoch(session, PresenceFact.ended),
+        )
         .where(PresenceFact.agent_id.in_(agents), _overlapping(PresenceFact, since, until))
         .order_by(PresenceFact.agent_id, PresenceFact.start, PresenceFact.id)
     ):
-        clipped = _clip(aware(start), aware(ended) if ended else until, since, until)
+        clipped = _clip(float(start), float(ended) if ended is not None else high, low, high)
         if clipped is None:
             continue
         row = agents[agent_id]
-        row.presence[status] += (clipped[1] - clipped[0]).total_seconds()
+        row.presence[status] += clipped[1] - clipped[0]
         if status in SIGNED_IN:
             row.signed_in.append(clipped)
             if status == "online":
@@ -112,12 +125,13 @@ async def _holds(
     """Who held each conversation when, clipped to the range; the conversations each
     agent resolved in it, how long from the contact's first reply to the end of the
     wrap-up (one not finished yet counts its handle time alone), and the wrap-ups."""
+    low, high = since.timestamp(), until.timestamp()
     for agent_id, start, ended in await session.execute(
-        select(HoldFact.agent_id, HoldFact.start, HoldFact.ended).where(
-            HoldFact.agent_id.in_(agents), _overlapping(HoldFact, since, until)
-        )
+        select(
+            HoldFact.agent_id, _epoch(session, HoldFact.start), _epoch(session, HoldFact.ended)
+        ).where(HoldFact.agent_id.in_(agents), _overlapping(HoldFact, since, until))
     ):
-        clipped = _clip(aware(start), aware(ended) if ended else until, since, until)
+        clipped = _clip(float(start), float(ended) if ended is not None else high, low, high)
         if clipped:
             agents[agent_id].holds.append(clipped)
     for agent_id, seconds, wrap_up in await session.execute(
@@ -193,7 +207,7 @@ def _figures(rows: list[_Agent]) -> dict[str, Any]:
 
 async def online_intervals(
     session: AsyncSession, since: datetime, until: datetime
-) -> list[Interval]:
+) -> list[tuple[datetime, datetime]]:
     """When each agent who takes conversations was online between `since` and `until`."""
     agents = {
         a.id: _Agent(a)
@@ -201,7 +215,11 @@ async def online_intervals(
     }
     if agents:
         await _timeline(session, agents, since, until)
-    return [interval for row in agents.values() for interval in row.online]
+    return [
+        (datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC))
+        for row in agents.values()
+        for start, end in row.online
+    ]
 
 
 async def agent_metrics(

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from desk.analytics.bot import DEFAULT_WINDOWS, counted, parts
 from desk.analytics.filters import Filters, check_filters
-from desk.analytics.queue import QueueQuery, Targets, chosen_episodes, percentile
+from desk.analytics.queue import WAIT_MS, QueueQuery, Targets, chosen_episodes, percentile
 from desk.analytics.ranges import ratio
 from desk.clock import aware, now
 from store.rollups import EpisodeFact, SessionFact
@@ -89,7 +89,7 @@ async def queue_days(
                 func.count().filter(answered, EpisodeFact.wait <= targets.answer_seconds),
                 func.count().filter(abandoned),
                 func.count().filter(abandoned, EpisodeFact.wait < targets.short_abandon_seconds),
-                func.sum(EpisodeFact.wait).filter(answered),
+                func.sum(WAIT_MS).filter(answered),
             )
             .where(*chosen)
             .group_by(hour)
@@ -124,7 +124,7 @@ def queue_figures(days: list[Counts]) -> dict[str, Any]:
         "service_level": ratio(within, counted_),
         "abandon_rate": ratio(left - short, counted_),
         "asa": {
-            "mean": round(total / replies, 3) if replies else None,
+            "mean": round(total / replies / 1000, 3) if replies else None,
             "p50": percentile(waits, 0.5),
             "p90": percentile(waits, 0.9),
         },
