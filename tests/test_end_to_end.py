@@ -550,28 +550,6 @@ async def test_a_callback_is_booked_for_a_chosen_window_on_the_number_on_file(st
     await customer.disconnect()
 
 
-async def test_a_queued_customer_books_a_callback_instead_of_waiting(stack: Stack):
-    stack.sign_in("supervisor1")  # someone on duty, so the handoff queues
-    customer = Customer(stack.base_url)
-    session_id = await customer.connect()
-    await customer.say("我要转人工")
-    queued = await customer.until(is_queue_message)
-    instead = button(queued, "改为预约回电")
-    # the button takes the customer out of the queue, to the bot's callback form
-    await verify(stack, customer, instead)
-    await customer.until(lambda m: "什么时间方便接听" in m.get("text", ""))
-    conversation = conversation_id(stack, session_id)
-    [(state,)] = store_rows(stack, "SELECT state FROM conversations WHERE id=?", conversation)
-    [(how,)] = store_rows(
-        stack,
-        "SELECT json_extract(data, '$.how') FROM events WHERE kind='abandoned'"
-        " AND conversation_id=?",
-        conversation,
-    )
-    assert (state, how) == ("bot", "callback")
-    await customer.disconnect()
-
-
 async def test_goodbye_resolves_with_the_bot_and_asks_for_a_rating(stack: Stack):
     customer = Customer(stack.base_url)
     session_id = await customer.connect()
