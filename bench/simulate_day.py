@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.day_plan import ABANDONED, ANSWERED, DayPlan, Shift, plan_day  # noqa: E402
 from bench.day_truth import GroundTruth, Stored, Watch, stored_times  # noqa: E402
+from store.db import migrate_async  # noqa: E402
 from web.stack import AgentApi, Customer, Stack  # noqa: E402
 
 LEAVE_QUEUE = "/leave_queue"  # the queue message's "stop waiting" button
@@ -508,7 +509,6 @@ async def _main(args: argparse.Namespace) -> int:
     else:
         workdir = Path(tempfile.mkdtemp(prefix="simulate-day-"))
         database_url = f"sqlite+aiosqlite:///{workdir / 'desk.db'}"
-        from store.db import migrate_async  # noqa: PLC0415 - only for a stack of its own
 
         await migrate_async(database_url)
         stack = await asyncio.to_thread(

@@ -19,10 +19,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from desk.analytics.filters import check_filters
+from desk.analytics.filters import checked
 from desk.analytics.queue import DEFAULT_TARGETS, QueueQuery, Targets, check_reader, percentile
-from desk.analytics.ranges import ANSWERING, ratio
-from desk.analytics.rollups import refresh
+from desk.analytics.ranges import ANSWERING, epoch_seconds, ratio
 from store.models import Agent, AgentRole
 from store.rollups import EpisodeFact, HoldFact, PresenceFact, ResolveFact
 
@@ -46,12 +45,6 @@ class _Agent:
     wrap_ups: list[float] = field(default_factory=list)
     answered: int = 0
     answered_within: int = 0
-
-
-def _epoch(session: AsyncSession, column: Any) -> Any:
-    if session.get_bind().dialect.name == "sqlite":
-        return (func.julianday(column) - 2440587.5) * 86400.0
-    return func.extract("epoch", column)
 
 
 def _clip(start: float, end: float, low: float, high: float) -> Interval | None:
@@ -102,8 +95,8 @@ async def _timeline(
         select(
             PresenceFact.agent_id,
             PresenceFact.status,
-            _epoch(session, PresenceFact.start),
-            _epoch(session, PresenceFact.ended),
+            epoch_seconds(session, PresenceFact.start),
+            epoch_seconds(session, PresenceFact.ended),
         )
         .where(PresenceFact.agent_id.in_(agents), _overlapping(PresenceFact, since, until))
         .order_by(PresenceFact.agent_id, PresenceFact.start, PresenceFact.id)
@@ -128,7 +121,9 @@ async def _holds(
     low, high = since.timestamp(), until.timestamp()
     for agent_id, start, ended in await session.execute(
         select(
-            HoldFact.agent_id, _epoch(session, HoldFact.start), _epoch(session, HoldFact.ended)
+            HoldFact.agent_id,
+            epoch_seconds(session, HoldFact.start),
+            epoch_seconds(session, HoldFact.ended),
         ).where(HoldFact.agent_id.in_(agents), _overlapping(HoldFact, since, until))
     ):
         clipped = _clip(float(start), float(ended) if ended is not None else high, low, high)
@@ -236,9 +231,7 @@ async def agent_metrics(
         check_reader(reader)
     start, end = query.bounds()
     since, until = start.astimezone(UTC), end.astimezone(UTC)
-    async with sessions() as session:
-        filters = await check_filters(session, query, "agents")
-    await refresh(sessions)
+    filters = await checked(sessions, query, "agents")
     async with sessions() as session:
         chosen = select(Agent).where(Agent.role.in_(ANSWERING))
         if own:

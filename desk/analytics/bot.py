@@ -11,10 +11,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from desk.analytics.filters import Filters, check_filters
+from desk.analytics.filters import Filters, checked
 from desk.analytics.queue import QueueQuery, check_reader
 from desk.analytics.ranges import ratio
-from desk.analytics.rollups import refresh
 from desk.analytics.sessions import DEFAULT_WINDOWS, Windows
 from desk.clock import now
 from store.models import Agent
@@ -64,11 +63,6 @@ def parts(at: datetime, windows: Windows) -> dict[str, ColumnElement[bool]]:
     }
 
 
-async def check_bot_filters(session: AsyncSession, query: QueueQuery) -> Filters:
-    """The filters of a figure read from the bot's sessions (no team, nor agent)."""
-    return await check_filters(session, query, "bot")
-
-
 async def bot_metrics(
     sessions: async_sessionmaker[AsyncSession],
     reader: Agent,
@@ -78,9 +72,7 @@ async def bot_metrics(
 ) -> dict[str, Any]:
     check_reader(reader)
     start, end = query.bounds()
-    async with sessions() as session:
-        filters = await check_bot_filters(session, query)
-    await refresh(sessions)
+    filters = await checked(sessions, query, "bot")
     chosen = parts((at or now()).astimezone(UTC), windows)
     async with sessions() as session:
         figures = (

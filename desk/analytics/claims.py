@@ -17,7 +17,7 @@ from sqlalchemy.orm import aliased
 
 from desk.analytics.filters import check_filters
 from desk.analytics.queue import QueueQuery, check_reader
-from desk.analytics.ranges import ratio
+from desk.analytics.ranges import ratio, seconds_between
 from store.models import (
     AdvancePayment,
     Agent,
@@ -57,7 +57,7 @@ async def claims_metrics(
         ClaimStageChange.at < until,
     )
     async with sessions() as session:
-        cycle = _seconds_between(session, Claim.submitted_at, ClaimStageChange.at)
+        cycle = seconds_between(session, Claim.submitted_at, ClaimStageChange.at)
         submitted = await session.scalar(select(func.count()).where(*in_range)) or 0
         online = (
             await session.scalar(
@@ -132,13 +132,6 @@ async def claims_metrics(
             "open": advances.get(TaskStatus.OPEN, 0) + advances.get(TaskStatus.IN_PROGRESS, 0),
         },
     }
-
-
-def _seconds_between(session: AsyncSession, earlier: Any, later: Any) -> Any:
-    """Seconds from one stored time to another, computed by the store."""
-    if session.get_bind().dialect.name == "sqlite":
-        return (func.julianday(later) - func.julianday(earlier)) * 86400.0
-    return func.extract("epoch", later - earlier)
 
 
 async def _nearest_rank(

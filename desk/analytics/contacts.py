@@ -11,15 +11,13 @@ The figures read the rollups' contacts (`desk.analytics.event_facts`)."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from desk.analytics.filters import check_filters
-from desk.analytics.ranges import CHANNELS, FilteredQuery, check_reader
-from desk.analytics.rollups import refresh
+from desk.analytics.filters import checked
+from desk.analytics.ranges import CHANNELS, FilteredQuery, check_reader, whole_hours
 from desk.clock import aware
 from store.models import Agent
 from store.rollups import ContactFact
@@ -36,9 +34,7 @@ async def contacts_metrics(
     start, end = query.bounds()
     since, until = query.utc_bounds()
     zone = query.zone()
-    async with sessions() as session:
-        filters = await check_filters(session, query, "contacts")
-    await refresh(sessions)
+    filters = await checked(sessions, query, "contacts")
     chosen = [
         ContactFact.at >= since,
         ContactFact.at < until,
@@ -52,12 +48,7 @@ async def contacts_metrics(
     ]
     # Counted per hour begun (UTC), which is an hour of the day in any zone whose
     # offset is whole hours; in another, per contact.
-    whole_hours = all(
-        (zone.utcoffset(moment.replace(tzinfo=None)) or timedelta()) % timedelta(hours=1)
-        == timedelta()
-        for moment in (start, end)
-    )
-    when = ContactFact.hour if whole_hours else ContactFact.at
+    when = ContactFact.hour if whole_hours(zone, query.start, query.end) else ContactFact.at
     kinds: Counter[str] = Counter()
     channels: Counter[str] = Counter()
     teams: Counter[str | None] = Counter()

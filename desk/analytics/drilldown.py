@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from desk.analytics.bot import DEFAULT_WINDOWS, counted, parts
-from desk.analytics.filters import Filters, check_filters
+from desk.analytics.filters import Filters, checked
 from desk.analytics.queue import (
     DEFAULT_TARGETS,
     Episode,
@@ -22,7 +22,6 @@ from desk.analytics.queue import (
     check_reader,
     episodes,
 )
-from desk.analytics.rollups import refresh
 from desk.clock import aware, iso, now
 from desk.errors import DeskError
 from store.models import Agent, Conversation
@@ -134,10 +133,8 @@ async def drilldown(
     at: datetime | None = None,
 ) -> dict[str, Any]:
     check_reader(reader)
-    async with sessions() as session:
-        # The figure's own filters: a bot figure's list takes what the bot's take.
-        filters = await check_filters(session, query, "bot" if query.of == "bot" else "queue")
-    await refresh(sessions)
+    # The figure's own filters: a bot figure's list takes what the bot's take.
+    filters = await checked(sessions, query, "bot" if query.of == "bot" else "queue")
     async with sessions() as session:
         if query.of == "queue" and query.part in QUEUE_PARTS:
             wanted = QUEUE_PARTS[query.part]

@@ -27,9 +27,10 @@ from sqlalchemy import (
     literal_column,
     select,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from desk.analytics.ranges import ANSWERING, CHANNELS, FILTERS, FilteredQuery
+from desk.analytics.rollups import refresh
 from desk.analytics.sessions import SMALL_TALK
 from desk.analytics.tags import TAGS, tagged_customers
 from desk.clock import now
@@ -110,6 +111,17 @@ def _refuse_unknown(name: str, values: tuple[str, ...], known: set[str] | frozen
     if wrong:
         what = "an intent" if name == "intent" else f"a {name}"
         raise DeskError(f"unknown_{name}", f"{wrong[0]!r} is not {what} here.", 400)
+
+
+async def checked(
+    sessions: async_sessionmaker[AsyncSession], query: FilteredQuery, family: str
+) -> Filters:
+    """What every figure does before it reads: its filters checked for its family
+    (400 if refused), and the rollups brought up to date."""
+    async with sessions() as session:
+        filters = await check_filters(session, query, family)
+    await refresh(sessions)
+    return filters
 
 
 async def check_filters(

@@ -11,11 +11,11 @@ from typing import Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from desk.analytics.bot import DEFAULT_WINDOWS, check_bot_filters, counted, parts
+from desk.analytics.bot import DEFAULT_WINDOWS, counted, parts
 from desk.analytics.facts import FORMS
+from desk.analytics.filters import checked
 from desk.analytics.queue import QueueQuery, check_reader
 from desk.analytics.ranges import ratio
-from desk.analytics.rollups import refresh
 from desk.clock import now
 from store.models import Agent
 from store.rollups import SessionFact
@@ -31,9 +31,7 @@ async def form_metrics(
 ) -> dict[str, Any]:
     check_reader(reader)
     start, end = query.bounds()
-    async with sessions() as session:
-        filters = await check_bot_filters(session, query)
-    await refresh(sessions)
+    filters = await checked(sessions, query, "bot")
     # Left half done: begun, neither completed nor cancelled, and the customer went
     # quiet while the bot waited for an answer.
     left = and_(

@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from desk.analytics.bot import check_bot_filters, counted
+from desk.analytics.bot import counted
+from desk.analytics.filters import checked
 from desk.analytics.queue import QueueQuery, check_reader
-from desk.analytics.rollups import refresh
 from store.models import Agent
 from store.rollups import SessionFact
 
@@ -42,9 +42,7 @@ async def funnel(
 ) -> dict[str, Any]:
     check_reader(reader)
     start, end = query.bounds()
-    async with sessions() as session:
-        filters = await check_bot_filters(session, query)
-    await refresh(sessions)
+    filters = await checked(sessions, query, "bot")
     async with sessions() as session:
         rows = (
             await session.execute(

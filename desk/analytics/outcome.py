@@ -18,9 +18,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from desk.analytics.event_facts import SCORES
-from desk.analytics.filters import check_filters
+from desk.analytics.filters import checked
 from desk.analytics.ranges import FilteredQuery, check_reader, ratio
-from desk.analytics.rollups import refresh
 from store.models import Agent
 from store.rollups import ResolveFact
 
@@ -39,9 +38,7 @@ async def outcome_metrics(
     check_reader(reader)
     start, end = query.bounds()
     since, until = query.utc_bounds()
-    async with sessions() as session:
-        filters = await check_filters(session, query, "outcome")
-    await refresh(sessions)
+    filters = await checked(sessions, query, "outcome")
     chosen = [
         ResolveFact.at >= since,
         ResolveFact.at < until,

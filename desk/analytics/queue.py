@@ -18,9 +18,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from desk.analytics.filters import Filters, check_filters
+from desk.analytics.filters import Filters, check_filters, checked
 from desk.analytics.ranges import FilteredQuery, check_reader, ratio
-from desk.analytics.rollups import refresh
 from desk.clock import aware
 from store.models import Agent, Conversation, ConversationState
 from store.rollups import EpisodeFact
@@ -143,9 +142,7 @@ async def queue_metrics(
 ) -> dict[str, Any]:
     check_reader(reader)
     start, end = query.bounds()
-    async with sessions() as session:
-        filters = await check_filters(session, query, "queue")
-    await refresh(sessions)
+    filters = await checked(sessions, query, "queue")
     chosen = chosen_episodes(filters)
     answered = [*chosen, EpisodeFact.outcome == "answered"]
     abandoned = EpisodeFact.outcome == "abandoned"

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BeforeValidator, Field, model_validator
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from desk.errors import DeskError
@@ -122,6 +123,42 @@ class FilteredQuery(RangeQuery):
 
 def one(values: tuple[str, ...]) -> str | None:
     return values[0] if len(values) == 1 else None
+
+
+def whole_hours(zone: ZoneInfo, first: date, last: date) -> bool:
+    """Whether the days from `first` to `last` begin and end on whole hours of UTC in
+    `zone`: then a count per UTC hour is a count per hour (and day) there."""
+    return all(
+        (datetime.combine(day, time(), zone).utcoffset() or timedelta()) % timedelta(hours=1)
+        == timedelta()
+        for day in (first, last + timedelta(days=1))
+    )
+
+
+# Time arithmetic done by the store (a season's rows are not parsed one by one):
+# SQLite keeps times as text in UTC, PostgreSQL as timestamps.
+
+
+def epoch_seconds(session: AsyncSession, column: Any) -> Any:
+    """A stored time as seconds since the epoch."""
+    if session.get_bind().dialect.name == "sqlite":
+        return (func.julianday(column) - 2440587.5) * 86400.0
+    return func.extract("epoch", column)
+
+
+def seconds_between(session: AsyncSession, earlier: Any, later: Any) -> Any:
+    """Seconds from one stored time to another."""
+    if session.get_bind().dialect.name == "sqlite":
+        return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+    return func.extract("epoch", later - earlier)
+
+
+def hour_of(session: AsyncSession, column: Any) -> Any:
+    """The hour (UTC) a stored time falls in: "YYYY-MM-DD HH" on SQLite, a timestamp
+    on PostgreSQL."""
+    if session.get_bind().dialect.name == "sqlite":
+        return func.substr(column, 1, 13)
+    return func.date_trunc("hour", column)
 
 
 def check_reader(agent: Agent) -> None:

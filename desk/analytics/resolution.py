@@ -18,9 +18,8 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from desk.analytics.filters import check_filters
+from desk.analytics.filters import checked
 from desk.analytics.queue import QueueQuery, check_reader
-from desk.analytics.rollups import refresh
 from desk.clock import now
 from store.models import Agent
 from store.rollups import ResolveFact
@@ -42,9 +41,7 @@ async def resolution_metrics(
     start, end = query.bounds()
     since, until = query.utc_bounds()
     at = (at or now()).astimezone(UTC)
-    async with sessions() as session:
-        filters = await check_filters(session, query, "resolution")
-    await refresh(sessions)
+    filters = await checked(sessions, query, "resolution")
     seconds = window.total_seconds()
     came_back = and_(ResolveFact.back_after.is_not(None), ResolveFact.back_after <= seconds)
     counted = or_(ResolveFact.reason.is_(None), ResolveFact.reason.not_in(NOT_COUNTED))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from desk.analytics.bot import DEFAULT_WINDOWS, counted, parts
 from desk.analytics.filters import Filters, check_filters
 from desk.analytics.queue import WAIT_MS, QueueQuery, Targets, chosen_episodes, percentile
-from desk.analytics.ranges import ratio
+from desk.analytics.ranges import hour_of, ratio
 from desk.clock import aware, now
 from store.rollups import EpisodeFact, SessionFact
 
@@ -31,23 +31,6 @@ Days = Callable[
     [async_sessionmaker[AsyncSession], QueueQuery, list[date], Targets],
     Awaitable[dict[date, Counts]],
 ]
-
-
-def whole_hours(query: QueueQuery, days: list[date]) -> bool:
-    """Whether every day of the range begins on a whole hour of UTC in its zone."""
-    zone = query.zone()
-    return all(
-        (datetime.combine(day, time(), zone).utcoffset() or timedelta()) % timedelta(hours=1)
-        == timedelta()
-        for day in (days[0], days[-1] + timedelta(days=1))
-    )
-
-
-def _hour_of(session: AsyncSession, column: Any) -> Any:
-    """The hour (UTC) a stored time falls in, as the store computes it."""
-    if session.get_bind().dialect.name == "sqlite":
-        return func.substr(column, 1, 13)  # "YYYY-MM-DD HH" of SQLite's stored text
-    return func.date_trunc("hour", column)
 
 
 def _day(hour: Any, zone: ZoneInfo) -> date:
@@ -80,7 +63,7 @@ async def queue_days(
     abandoned = EpisodeFact.outcome == "abandoned"
     zone = query.zone()
     async with sessions() as session:
-        hour = _hour_of(session, EpisodeFact.at)
+        hour = hour_of(session, EpisodeFact.at)
         rows = await session.execute(
             select(
                 hour,
@@ -143,7 +126,7 @@ async def bot_days(
     chosen = parts(now().astimezone(UTC), DEFAULT_WINDOWS)
     zone = query.zone()
     async with sessions() as session:
-        hour = _hour_of(session, SessionFact.start)
+        hour = hour_of(session, SessionFact.start)
         rows = await session.execute(
             select(
                 hour,

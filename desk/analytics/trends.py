@@ -18,6 +18,7 @@ from desk.analytics.bot import bot_metrics
 from desk.analytics.claims import claims_metrics
 from desk.analytics.filters import one_reading
 from desk.analytics.queue import DEFAULT_TARGETS, QueueQuery, Targets, check_reader, queue_metrics
+from desk.analytics.ranges import whole_hours
 from desk.analytics.resolution import resolution_metrics
 from desk.analytics.rollups import fresh, refresh
 from desk.analytics.trend_days import (
@@ -27,7 +28,6 @@ from desk.analytics.trend_days import (
     bot_figures,
     queue_days,
     queue_figures,
-    whole_hours,
 )
 from desk.errors import DeskError
 from store.models import Agent
@@ -171,7 +171,7 @@ async def _trend(
     days = (query.end - query.start).days + 1
     before = query.start - timedelta(days=days)
     every_day = [before + timedelta(days=n) for n in range(2 * days)]
-    if query.metric in GROUPED and whole_hours(query, every_day):
+    if query.metric in GROUPED and whole_hours(query.zone(), every_day[0], every_day[-1]):
         (counts, combine), path = GROUPED[query.metric]
         check_reader(reader)
         # (which checks the filters as the figure's own query does)
